@@ -1,0 +1,66 @@
+import SluiceRedis
+
+/// Everything a `sluice` process is configured with. Read once at start from the environment
+/// (`SLUICE_*`) with command-line flags taking precedence; a bad value stops start-up with a
+/// message naming the variable.
+public struct SluiceConfiguration: Sendable, Equatable {
+    public enum LogFormat: String, Sendable, CaseIterable { case text, json }
+
+    /// nil: start an embedded redis-server under `dataDirectory`.
+    public var redisURL: String?
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var keyPrefix = "sluice"
+    public var partitions = 64
+    public var apiKeysFile: String?
+    public var retentionSeconds = 7 * 24 * 3600
+    public var streamMaxLength = 10_000
+    public var checkpointCap = 100
+    public var checkpointMaxBytes = 1024 * 1024
+    public var contextMaxBytes = 256 * 1024
+    public var sseKeepaliveSeconds = 15
+    public var sseMaxStreams = 20_000
+    public var taskLeaseMilliseconds = 30_000
+    public var sweepIntervalMilliseconds = 250
+    public var redisTimeoutMilliseconds = 2_000
+    public var logFormat = LogFormat.text
+    public var logLevel = "info"
+    /// Where the embedded Redis keeps its socket, AOF and log.
+    public var dataDirectory = ".sluice"
+
+    public init() {}
+
+    public var keys: KeySchema { KeySchema(prefix: keyPrefix, partitions: partitions) }
+
+    /// The Redis client configuration: from `redisURL`, or the embedded server's socket.
+    public func redisConfiguration(embeddedSocket: String? = nil) throws(ConfigurationError) -> RedisConfiguration {
+        var configuration: RedisConfiguration
+        if let redisURL {
+            do {
+                configuration = try RedisConfiguration(url: redisURL)
+            } catch {
+                throw ConfigurationError(variable: "SLUICE_REDIS_URL", message: error.description)
+            }
+        } else if let embeddedSocket {
+            configuration = RedisConfiguration(address: .unix(path: embeddedSocket))
+        } else {
+            throw ConfigurationError(variable: "SLUICE_REDIS_URL", message: "is required for this command")
+        }
+        configuration.commandTimeout = .milliseconds(Int64(redisTimeoutMilliseconds))
+        configuration.connectTimeout = .milliseconds(Int64(redisTimeoutMilliseconds))
+        return configuration
+    }
+}
+
+/// A configuration value that cannot be used; the message names the variable.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var variable: String
+    public var message: String
+
+    public init(variable: String, message: String) {
+        self.variable = variable
+        self.message = message
+    }
+
+    public var description: String { "\(variable) \(message)" }
+}

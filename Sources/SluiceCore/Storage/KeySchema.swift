@@ -1,0 +1,56 @@
+/// The one place that names Redis keys.
+///
+/// Every key of an instance and every index of its partition share the hash tag
+/// `{<prefix>:<partition>}`, so each script touches one hash slot: it runs unchanged on a single
+/// Redis or on Redis Cluster, where partitions spread over the nodes. Only deployment-wide data
+/// (meta, sequences) lives outside the partitions. Keys are readable in `redis-cli`.
+public struct KeySchema: Sendable, Equatable {
+    public let prefix: String
+    public let partitions: Int
+
+    public init(prefix: String, partitions: Int) {
+        precondition(partitions > 0, "partitions must be positive")
+        self.prefix = prefix
+        self.partitions = partitions
+    }
+
+    /// `crc32(instanceId) mod partitions`.
+    public func partition(of instanceId: String) -> Int {
+        Int(CRC32.checksum(instanceId.utf8) % UInt32(partitions))
+    }
+
+    public var allPartitions: Range<Int> { 0..<partitions }
+
+    /// The hash tag shared by every key of partition `p`.
+    public func tag(_ p: Int) -> String { "{\(prefix):\(p)}" }
+
+    // MARK: deployment-wide
+
+    public var meta: String { "\(prefix):meta" }
+    public func sequence(_ id: String) -> String { "\(prefix):seq:\(id)" }
+    public func sequenceVersion(_ id: String, _ version: Int) -> String { "\(prefix):seq:\(id):v\(version)" }
+
+    // MARK: per instance
+
+    public func instance(_ id: String) -> String { "\(tag(partition(of: id))):i:\(id)" }
+    public func events(_ id: String) -> String { instance(id) + ":ev" }
+    public func outputs(_ id: String) -> String { instance(id) + ":out" }
+    public func gate(_ id: String) -> String { instance(id) + ":gate" }
+    public func inbox(_ id: String) -> String { instance(id) + ":inbox" }
+    public func checkpoints(_ id: String) -> String { instance(id) + ":cp" }
+    public func checkpointData(_ id: String) -> String { instance(id) + ":cpd" }
+
+    // MARK: per partition
+
+    public func ready(_ p: Int) -> String { tag(p) + ":ready" }
+    public func leases(_ p: Int) -> String { tag(p) + ":leases" }
+    public func approvals(_ p: Int) -> String { tag(p) + ":appr" }
+    public func approvals(_ p: Int, tenant: String) -> String { tag(p) + ":appr:t:\(tenant)" }
+    public func approvals(_ p: Int, namespace: String) -> String { tag(p) + ":appr:n:\(namespace)" }
+    public func approvals(_ p: Int, tenant: String, namespace: String) -> String { tag(p) + ":appr:tn:\(tenant):\(namespace)" }
+    public func deadlines(_ p: Int) -> String { tag(p) + ":deadlines" }
+    public func approvalEvents(_ p: Int) -> String { tag(p) + ":apprev" }
+    public func tasks(_ p: Int, handler: String) -> String { tag(p) + ":tasks:\(handler)" }
+    /// Sharded pub/sub channel woken when an event of partition `p` is written.
+    public func wakeChannel(_ p: Int) -> String { tag(p) + ":wake" }
+}

@@ -1,0 +1,17 @@
+import SluiceRedis
+
+/// The Lua scripts of `lua/`, compiled into the binary by the EmbedLuaScripts build plugin.
+/// Every multi-key change is one of these, run with EVALSHA (EVAL on NOSCRIPT).
+public enum LuaScripts {
+    /// File name without `.lua` → exact file text, as embedded at build time.
+    public static var sources: [String: String] { EmbeddedLuaSources.all }
+
+    public static let initMeta = script("init_meta")
+
+    static func script(_ name: String) -> RedisScript {
+        guard let source = EmbeddedLuaSources.all[name] else {
+            preconditionFailure("lua/\(name).lua was not embedded; is the file missing?")
+        }
+        return RedisScript(name: name, source: source)
+    }
+}

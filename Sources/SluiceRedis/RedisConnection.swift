@@ -1,0 +1,106 @@
+import NIOCore
+import NIOPosix
+
+/// One open connection: a NIO channel whose pipeline ends in `RedisChannelHandler`.
+/// Any number of tasks may send on it at once; commands are pipelined and replies matched in order.
+public final class RedisConnection: Sendable {
+    let channel: any Channel
+    let commandTimeout: TimeAmount
+
+    private init(channel: any Channel, commandTimeout: TimeAmount) {
+        self.channel = channel
+        self.commandTimeout = commandTimeout
+    }
+
+    public var isActive: Bool { channel.isActive }
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    /// Opens a connection and runs AUTH and SELECT as the configuration asks.
+    /// `onPush` turns it into a pub/sub connection that receives channel messages.
+    public static func connect(
+        _ configuration: RedisConfiguration,
+        on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onPush: (@Sendable (RedisPushMessage) -> Void)? = nil
+    ) async throws -> RedisConnection {
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onPush: onPush))
+                }
+            }
+        let channel: any Channel
+        do {
+            switch configuration.address {
+            case .tcp(let host, let port):
+                channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .connect(host: host, port: port).get()
+            case .unix(let path):
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            }
+        } catch {
+            throw RedisClientError(.connectionFailed, "cannot connect to redis at \(configuration.address): \(error)")
+        }
+        let connection = RedisConnection(channel: channel, commandTimeout: configuration.commandTimeout)
+        do {
+            if let password = configuration.password {
+                let auth = configuration.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
+                _ = try await connection.send(auth).throwingServerError()
+            }
+            if configuration.database != 0 {
+                _ = try await connection.send(RedisCommand("SELECT", [.init(configuration.database)])).throwingServerError()
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Sends one command and waits for its reply. Error replies are returned, not thrown.
+    public func send(_ command: RedisCommand, timeout: TimeAmount? = nil) async throws -> RedisReply {
+        var payload = channel.allocator.buffer(capacity: 64)
+        command.encode(into: &payload)
+        let promise = channel.eventLoop.makePromise(of: RedisReply.self)
+        write(RedisRequest(payload: payload, reply: .single(promise), timeout: timeout ?? commandTimeout))
+        return try await promise.futureResult.get()
+    }
+
+    /// Writes all commands with one flush and returns their replies in order.
+    public func pipeline(_ commands: [RedisCommand], timeout: TimeAmount? = nil) async throws -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
+        var payload = channel.allocator.buffer(capacity: 64 * commands.count)
+        for command in commands { command.encode(into: &payload) }
+        let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
+        write(RedisRequest(payload: payload, reply: .batch(count: commands.count, promise), timeout: timeout ?? commandTimeout))
+        return try await promise.futureResult.get()
+    }
+
+    /// Sends a command whose replies are pub/sub acknowledgements, one per channel
+    /// (SUBSCRIBE, SSUBSCRIBE and their UN- forms).
+    func sendSubscription(_ command: RedisCommand, acknowledgements: Int) async throws -> [RedisReply] {
+        var payload = channel.allocator.buffer(capacity: 64)
+        command.encode(into: &payload)
+        let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
+        write(RedisRequest(payload: payload, reply: .batch(count: acknowledgements, promise), timeout: commandTimeout))
+        return try await promise.futureResult.get()
+    }
+
+    public func close() {
+        channel.close(promise: nil)
+    }
+
+    private func write(_ request: RedisRequest) {
+        // If the channel is already closed the handler may be gone; the write promise then
+        // fails and so must the reply, or the caller would wait forever.
+        let reply = request.reply
+        channel.writeAndFlush(request).whenFailure { error in
+            let failure = error as? RedisClientError ?? RedisClientError(.connectionClosed, "connection to redis closed")
+            switch reply {
+            case .single(let promise): promise.fail(failure)
+            case .batch(_, let promise): promise.fail(failure)
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+/// A Lua script invoked with EVALSHA, falling back to EVAL when the server does not have it
+/// cached yet (NOSCRIPT: after a restart, a failover, or SCRIPT FLUSH). The digest is computed
+/// locally, so the normal path is one EVALSHA round trip.
+public struct RedisScript: Sendable, Hashable {
+    public let name: String
+    public let source: String
+    public let sha1: String
+
+    public init(name: String, source: String) {
+        self.name = name
+        self.source = source
+        self.sha1 = SHA1.hex(Array(source.utf8))
+    }
+
+    public func command(keys: [String], arguments: [RedisArgument]) -> RedisCommand {
+        RedisCommand("EVALSHA", [.init(sha1), .init(keys.count)] + keys.map { RedisArgument($0) } + arguments)
+    }
+
+    func evalCommand(keys: [String], arguments: [RedisArgument]) -> RedisCommand {
+        RedisCommand("EVAL", [.init(source), .init(keys.count)] + keys.map { RedisArgument($0) } + arguments)
+    }
+}
+
+extension RedisClient {
+    /// Runs `script`; error replies are returned as `.error` (scripts report domain errors that way).
+    public func run(_ script: RedisScript, keys: [String], arguments: [RedisArgument] = []) async throws -> RedisReply {
+        let connection = try await connection()
+        let reply = try await connection.send(script.command(keys: keys, arguments: arguments))
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            return try await connection.send(script.evalCommand(keys: keys, arguments: arguments))
+        }
+        return reply
+    }
+}

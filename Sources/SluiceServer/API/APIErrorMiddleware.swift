@@ -1,0 +1,75 @@
+import Hummingbird
+import Logging
+import SluiceCore
+import SluiceRedis
+
+/// Turns every error thrown below it into the API's JSON error body: route errors, unknown
+/// routes, body decoding failures, Redis outages (503) and anything unexpected (500, logged,
+/// never shown to the client).
+struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let apiError = Self.apiError(for: error, logger: context.logger)
+            return try apiError.response(from: request, context: context)
+        }
+    }
+
+    static func apiError(for error: any Error, logger: Logger) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as RedisClientError where error.isConnectivity:
+            logger.warning("redis unavailable", metadata: ["error": "\(error)"])
+            return .redisUnavailable
+        case let error as HTTPError:
+            return fromHTTPError(error)
+        case let error as DecodingError:
+            return APIError(.badRequest, "malformed JSON body: \(DecodingErrorDescription(error))")
+        default:
+            logger.error("internal error", metadata: ["error": "\(error)"])
+            return APIError(.internal, "internal error")
+        }
+    }
+
+    private static func fromHTTPError(_ error: HTTPError) -> APIError {
+        switch error.status {
+        case .notFound: return APIError(.notFound, error.body ?? "no such route")
+        case .contentTooLarge: return APIError(.payloadTooLarge, "request body too large")
+        case .unauthorized: return APIError(.unauthorized, error.body ?? "unauthorized")
+        case .forbidden: return APIError(.forbidden, error.body ?? "forbidden")
+        case .conflict: return APIError(.conflict, error.body ?? "conflict")
+        case .unprocessableContent: return APIError(.unprocessable, error.body ?? "unprocessable")
+        case .serviceUnavailable: return APIError(.unavailable, error.body ?? "unavailable")
+        case let status where status.code >= 400 && status.code < 500:
+            return APIError(.badRequest, error.body ?? status.reasonPhrase)
+        default:
+            return APIError(.internal, "internal error")
+        }
+    }
+}
+
+/// A client-facing description of a JSON decoding failure: the path and what was wrong,
+/// without Swift type names.
+struct DecodingErrorDescription: CustomStringConvertible {
+    let error: DecodingError
+    init(_ error: DecodingError) { self.error = error }
+
+    var description: String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let joined = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return joined.isEmpty ? "body" : joined
+        }
+        switch error {
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "invalid value at \(path(context.codingPath))"
+        case .keyNotFound(let key, let context):
+            return "missing field \(path(context.codingPath + [key]))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "wrong type at \(path(context.codingPath))"
+        @unknown default:
+            return "cannot be decoded"
+        }
+    }
+}

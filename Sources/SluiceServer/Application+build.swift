@@ -1,0 +1,55 @@
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import SluiceCore
+import SluiceRedis
+
+/// What the HTTP application is built from. Tests build it the same way the CLI does.
+public struct ServerDependencies: Sendable {
+    public var configuration: SluiceConfiguration
+    public var redis: RedisClient
+    public var registry: PrometheusCollectorRegistry
+    /// Adds `GET /bench/noop`: the HTTP floor the benchmarks compare against.
+    public var benchRoutes: Bool
+
+    public init(configuration: SluiceConfiguration, redis: RedisClient, registry: PrometheusCollectorRegistry = SluiceMetrics.registry(), benchRoutes: Bool = false) {
+        self.configuration = configuration
+        self.redis = redis
+        self.registry = registry
+        self.benchRoutes = benchRoutes
+    }
+}
+
+/// The router with every route and middleware of the API.
+public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequestContext> {
+    let router = Router(context: SluiceRequestContext.self)
+    // Middleware is captured when a route is added, so it goes first. Metrics wrap the error
+    // middleware so that failed requests are counted with their final status.
+    router.middlewares.add(MetricsMiddleware())
+    router.middlewares.add(APIErrorMiddleware())
+
+    OperationsController(redis: dependencies.redis, registry: dependencies.registry).addRoutes(to: router)
+    if dependencies.benchRoutes {
+        router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
+    }
+    return router
+}
+
+/// The whole HTTP application: router, bind address and the background services that share
+/// its lifecycle (graceful shutdown on SIGINT/SIGTERM when run by the CLI).
+public func buildApplication(
+    _ dependencies: ServerDependencies,
+    services: [any Service] = [],
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let configuration = dependencies.configuration
+    return Application(
+        router: buildRouter(dependencies),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"),
+        services: services,
+        onServerRunning: onServerRunning,
+        logger: logger)
+}

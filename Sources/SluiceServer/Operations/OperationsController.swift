@@ -1,0 +1,46 @@
+import Hummingbird
+import NIOCore
+import Prometheus
+import SluiceRedis
+
+/// `/healthz` (the process runs), `/readyz` (Redis answers), `/metrics` (Prometheus text).
+struct OperationsController {
+    let redis: RedisClient
+    let registry: PrometheusCollectorRegistry
+
+    func addRoutes(to router: Router<SluiceRequestContext>) {
+        router.get("/healthz", use: health)
+        router.get("/readyz", use: ready)
+        router.get("/metrics", use: metrics)
+    }
+
+    @Sendable func health(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        jsonResponse(#"{"status":"ok"}"#)
+    }
+
+    @Sendable func ready(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let reply: RedisReply
+        do {
+            reply = try await redis.send(RedisCommand("PING"))
+        } catch let error as RedisClientError {
+            throw APIError(.unavailable, "not ready: redis unreachable (\(error.code))")
+        }
+        guard reply == .status("PONG") else {
+            throw APIError(.unavailable, "not ready: redis answered \(reply)")
+        }
+        return jsonResponse(#"{"status":"ready"}"#)
+    }
+
+    @Sendable func metrics(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+func jsonResponse(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+}

@@ -1,0 +1,94 @@
+import NIOCore
+import SluiceRedis
+import SluiceTestSupport
+import Testing
+
+/// What the client does when Redis goes away, stalls, or was never there.
+@Suite struct FailureTests {
+    @Test func killedServerFailsInFlightCommandsPromptlyAndClientReconnects() async throws {
+        let server = try await TestRedis.start()
+        let connection = try await RedisConnection.connect(server.clientConfiguration)
+        let client = RedisClient(configuration: server.clientConfiguration)
+        defer { client.shutdown() }
+        #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
+
+        // A command that will not be answered until the server goes away.
+        let blocked = Task { try await connection.send(RedisCommand("BLPOP", "never-pushed", "0"), timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let killedAt = ContinuousClock.now
+        server.kill()
+        do {
+            _ = try await blocked.value
+            Issue.record("a command in flight on a killed server must fail")
+        } catch let error as RedisClientError {
+            #expect(error.code == .connectionClosed)
+        }
+        #expect(ContinuousClock.now - killedAt < .seconds(1))
+
+        // While the server is down, commands fail (not hang).
+        do {
+            _ = try await client.send(RedisCommand("PING"))
+            Issue.record("PING must fail while redis is down")
+        } catch let error as RedisClientError {
+            #expect(error.isConnectivity)
+        }
+
+        try await server.start()
+        let restartedAt = ContinuousClock.now
+        #expect(await eventually(timeout: .seconds(5)) { try await client.send(RedisCommand("PING")) == .status("PONG") })
+        #expect(ContinuousClock.now - restartedAt < .seconds(2))
+    }
+
+    @Test func commandTimeoutFiresAndClosesTheConnection() async throws {
+        let server = try await TestRedis.shared()
+        var configuration = server.clientConfiguration
+        configuration.commandTimeout = .milliseconds(200)
+        let connection = try await RedisConnection.connect(configuration)
+        let started = ContinuousClock.now
+        do {
+            _ = try await connection.send(RedisCommand("BLPOP", TestRedis.uniquePrefix(), "0"))
+            Issue.record("expected a timeout")
+        } catch let error as RedisClientError {
+            #expect(error.code == .timeout)
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(190) && elapsed < .seconds(2))
+        #expect(await eventually { !connection.isActive })
+    }
+
+    @Test func connectingToNothingFailsClearlyThenBacksOff() async throws {
+        let configuration = RedisConfiguration(address: .unix(path: "/tmp/sluice-no-such-dir/redis.sock"))
+        do {
+            _ = try await RedisConnection.connect(configuration)
+            Issue.record("expected a connect failure")
+        } catch let error as RedisClientError {
+            #expect(error.code == .connectionFailed)
+            #expect(error.message.contains("/tmp/sluice-no-such-dir/redis.sock"))
+        }
+        var slow = configuration
+        slow.poolSize = 1
+        slow.minBackoff = .seconds(5)
+        let client = RedisClient(configuration: slow)
+        defer { client.shutdown() }
+        await #expect(throws: RedisClientError.self) { try await client.send(RedisCommand("PING")) }
+        // Within the backoff window the client does not even try: it fails at once.
+        do {
+            _ = try await client.send(RedisCommand("PING"))
+        } catch let error as RedisClientError {
+            #expect(error.code == .unavailable)
+        }
+    }
+
+    @Test func commandsAfterShutdownFail() async throws {
+        let server = try await TestRedis.shared()
+        let client = RedisClient(configuration: server.clientConfiguration)
+        #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
+        client.shutdown()
+        do {
+            _ = try await client.send(RedisCommand("PING"))
+            Issue.record("expected shutdown error")
+        } catch let error as RedisClientError {
+            #expect(error.code == .shutdown)
+        }
+    }
+}
