@@ -1,0 +1,29 @@
+# Sluice: the two set-up commands are `make run` and `make test`; both install missing
+# Debian packages first (apt-get, as root or through sudo).
+SWIFT    ?= swift
+PACKAGES := redis-server libhiredis-dev pkg-config docker-compose
+BIN       = $(shell $(SWIFT) build --show-bin-path)
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@scripts/install-deps.sh $(PACKAGES)
+
+build: deps
+	$(SWIFT) build --product sluice
+
+# Starts the API, runner and sweeper with an embedded redis-server under ./.sluice/
+# (set SLUICE_REDIS_URL to use another Redis). Ctrl-C stops both.
+run: build
+	$(BIN)/sluice serve
+
+test: deps
+	scripts/check-compose.sh
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: deps
+	bench/redis-client
+
+clean:
+	rm -rf .build .build-bench .sluice

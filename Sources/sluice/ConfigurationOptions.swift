@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+
+/// The configuration flags shared by every long-running command. Each flag overrides the
+/// environment variable of the same setting (see `SluiceConfiguration.variables`).
+struct ConfigurationOptions: ParsableArguments {
+    @Option(help: "SLUICE_REDIS_URL: redis://host:port/db or unix:///path (default: embedded redis-server)") var redisURL: String?
+    @Option(help: "SLUICE_HOST: address to listen on (default 127.0.0.1)") var host: String?
+    @Option(help: "SLUICE_PORT: HTTP port (default 8080)") var port: String?
+    @Option(help: "SLUICE_KEY_PREFIX (default sluice)") var keyPrefix: String?
+    @Option(help: "SLUICE_PARTITIONS (default 64, fixed for a deployment)") var partitions: String?
+    @Option(help: "SLUICE_API_KEYS_FILE") var apiKeysFile: String?
+    @Option(help: "SLUICE_RETENTION_SECONDS (default 604800)") var retentionSeconds: String?
+    @Option(help: "SLUICE_STREAM_MAXLEN (default 10000)") var streamMaxlen: String?
+    @Option(help: "SLUICE_CHECKPOINT_CAP (default 100)") var checkpointCap: String?
+    @Option(help: "SLUICE_CHECKPOINT_MAX_BYTES (default 1048576)") var checkpointMaxBytes: String?
+    @Option(help: "SLUICE_CONTEXT_MAX_BYTES (default 262144)") var contextMaxBytes: String?
+    @Option(help: "SLUICE_SSE_KEEPALIVE_SECONDS (default 15)") var sseKeepaliveSeconds: String?
+    @Option(help: "SLUICE_SSE_MAX_STREAMS (default 20000)") var sseMaxStreams: String?
+    @Option(help: "SLUICE_TASK_LEASE_MS (default 30000)") var taskLeaseMs: String?
+    @Option(help: "SLUICE_SWEEP_INTERVAL_MS (default 250)") var sweepIntervalMs: String?
+    @Option(help: "SLUICE_REDIS_TIMEOUT_MS (default 2000)") var redisTimeoutMs: String?
+    @Option(help: "SLUICE_LOG_FORMAT: text or json") var logFormat: String?
+    @Option(help: "SLUICE_LOG_LEVEL (default info)") var logLevel: String?
+    @Option(help: "SLUICE_DATA_DIR: embedded Redis directory (default .sluice)") var dataDir: String?
+
+    /// Flag values keyed by their variable names.
+    var overrides: [String: String] {
+        let pairs: [(String, String?)] = [
+            ("SLUICE_REDIS_URL", redisURL), ("SLUICE_HOST", host), ("SLUICE_PORT", port),
+            ("SLUICE_KEY_PREFIX", keyPrefix), ("SLUICE_PARTITIONS", partitions), ("SLUICE_API_KEYS_FILE", apiKeysFile),
+            ("SLUICE_RETENTION_SECONDS", retentionSeconds), ("SLUICE_STREAM_MAXLEN", streamMaxlen),
+            ("SLUICE_CHECKPOINT_CAP", checkpointCap), ("SLUICE_CHECKPOINT_MAX_BYTES", checkpointMaxBytes),
+            ("SLUICE_CONTEXT_MAX_BYTES", contextMaxBytes), ("SLUICE_SSE_KEEPALIVE_SECONDS", sseKeepaliveSeconds),
+            ("SLUICE_SSE_MAX_STREAMS", sseMaxStreams), ("SLUICE_TASK_LEASE_MS", taskLeaseMs),
+            ("SLUICE_SWEEP_INTERVAL_MS", sweepIntervalMs), ("SLUICE_REDIS_TIMEOUT_MS", redisTimeoutMs),
+            ("SLUICE_LOG_FORMAT", logFormat), ("SLUICE_LOG_LEVEL", logLevel), ("SLUICE_DATA_DIR", dataDir),
+        ]
+        return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
+    }
+
+    /// The effective configuration, or exit 2 with one line naming the bad variable.
+    func load() throws -> SluiceConfiguration {
+        do {
+            return try SluiceConfiguration.load(environment: ProcessInfo.processInfo.environment, overrides: overrides)
+        } catch {
+            throw StartupFailure("\(error)")
+        }
+    }
+}
+
+/// A start-up problem the user can fix: printed as one line, exit status 2, no stack trace.
+struct StartupFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension StartupFailure {
+    static func exit(_ error: any Error) -> ExitCode {
+        FileHandle.standardError.write(Data("sluice: \(error)\n".utf8))
+        return ExitCode(2)
+    }
+}
