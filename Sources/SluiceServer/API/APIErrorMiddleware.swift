@@ -24,7 +24,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.warning("redis unavailable", metadata: ["error": "\(error)"])
             return .redisUnavailable
         case let error as HTTPError:
-            return fromHTTPError(error)
+            return fromStatus(error.status, message: error.body)
+        case let error as any HTTPResponseError:
+            // Library errors that carry a status, e.g. a body over the upload limit (413).
+            return fromStatus(error.status, message: nil)
         case let error as DecodingError:
             return APIError(.badRequest, "malformed JSON body: \(DecodingErrorDescription(error))")
         default:
@@ -33,17 +36,17 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    private static func fromHTTPError(_ error: HTTPError) -> APIError {
-        switch error.status {
-        case .notFound: return APIError(.notFound, error.body ?? "no such route")
+    private static func fromStatus(_ status: HTTPResponse.Status, message: String?) -> APIError {
+        switch status {
+        case .notFound: return APIError(.notFound, message ?? "no such route")
         case .contentTooLarge: return APIError(.payloadTooLarge, "request body too large")
-        case .unauthorized: return APIError(.unauthorized, error.body ?? "unauthorized")
-        case .forbidden: return APIError(.forbidden, error.body ?? "forbidden")
-        case .conflict: return APIError(.conflict, error.body ?? "conflict")
-        case .unprocessableContent: return APIError(.unprocessable, error.body ?? "unprocessable")
-        case .serviceUnavailable: return APIError(.unavailable, error.body ?? "unavailable")
+        case .unauthorized: return APIError(.unauthorized, message ?? "unauthorized")
+        case .forbidden: return APIError(.forbidden, message ?? "forbidden")
+        case .conflict: return APIError(.conflict, message ?? "conflict")
+        case .unprocessableContent: return APIError(.unprocessable, message ?? "unprocessable")
+        case .serviceUnavailable: return APIError(.unavailable, message ?? "unavailable")
         case let status where status.code >= 400 && status.code < 500:
-            return APIError(.badRequest, error.body ?? status.reasonPhrase)
+            return APIError(.badRequest, message ?? status.reasonPhrase)
         default:
             return APIError(.internal, "internal error")
         }
