@@ -89,6 +89,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Benchmark load generators (bench/README.md); built in release by the bench/ scripts.
+        .executableTarget(
+            name: "sluice-bench",
+            dependencies: ["SluiceRedis", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "bench/SluiceBench"
+        ),
         // Shared by the test targets: starts a real redis-server on a unix socket in a temp dir.
         .target(
             name: "SluiceTestSupport",
@@ -102,6 +108,7 @@ let package = Package(
             dependencies: [
                 "SluiceServer", "SluiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ]

@@ -15,34 +15,36 @@ public struct RedisCommand: Sendable {
 
     /// Encodes the command as RESP with hiredis (`redisFormatCommandArgv`) into `buffer`.
     public func encode(into buffer: inout ByteBuffer) {
-        // Lay all arguments out in one contiguous array so hiredis gets stable pointers.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(arguments.reduce(0) { $0 + $1.bytes.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            bytes.append(contentsOf: argument.bytes)
-            lengths.append(argument.bytes.count)
-        }
-        bytes.withUnsafeBufferPointer { storage in
-            let base = storage.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(lengths.count)
-            var offset = 0
-            for length in lengths {
-                pointers.append(base.map { $0 + offset })
-                offset += length
-            }
-            var target: UnsafeMutablePointer<CChar>?
-            let written = pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { argvlen in
-                    redisFormatCommandArgv(&target, Int32(lengths.count), argv.baseAddress, argvlen.baseAddress)
+        // hiredis needs stable pointers to every argument: copy them into one scratch area and
+        // build argv/argvlen beside it, in temporary allocations (on the stack when small) rather
+        // than three heap arrays per command. This runs once per command on the hot path.
+        let count = arguments.count
+        var total = 0
+        for argument in arguments { total += argument.bytes.count }
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(total, 1)) { storage in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { argvlen in
+                    let base = storage.baseAddress!
+                    var offset = 0
+                    for (index, argument) in arguments.enumerated() {
+                        let length = argument.bytes.count
+                        argument.bytes.withUnsafeBytes { source in
+                            if let source = source.baseAddress, length > 0 {
+                                UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: length)
+                            }
+                        }
+                        argv.initializeElement(at: index, to: UnsafePointer(base + offset))
+                        argvlen.initializeElement(at: index, to: length)
+                        offset += length
+                    }
+                    var target: UnsafeMutablePointer<CChar>?
+                    let written = redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, argvlen.baseAddress)
+                    // redisFormatCommandArgv only fails on allocation failure.
+                    precondition(written >= 0 && target != nil, "hiredis could not encode a command (out of memory)")
+                    buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
+                    redisFreeCommand(target)
                 }
             }
-            // redisFormatCommandArgv only fails on allocation failure.
-            precondition(written >= 0 && target != nil, "hiredis could not encode a command (out of memory)")
-            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
-            redisFreeCommand(target)
         }
     }
 }

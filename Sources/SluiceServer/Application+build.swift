@@ -31,6 +31,8 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     router.middlewares.add(APIErrorMiddleware())
 
     OperationsController(redis: dependencies.redis, registry: dependencies.registry).addRoutes(to: router)
+    let keys = dependencies.configuration.keys
+    SequencesController(store: SequenceStore(redis: dependencies.redis, keys: keys)).addRoutes(to: router)
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
     }

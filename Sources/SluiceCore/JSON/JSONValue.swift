@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value, for user-supplied data (context, metadata, payloads, outputs, checkpoint
 /// data) that Sluice stores and returns without interpreting.
 public enum JSONValue: Sendable, Hashable, Codable {
@@ -103,5 +105,32 @@ public enum JSONValue: Sendable, Hashable, Codable {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JSONValue {
+    /// Follows a dotted path (`context.a.b`, `outputs.fetch.body.0`); nil when absent.
+    public func lookup(_ path: String) -> JSONValue? {
+        var current: JSONValue? = self
+        for part in path.split(separator: ".", omittingEmptySubsequences: false) {
+            switch current {
+            case .object(let object): current = object[String(part)]
+            case .array(let array):
+                guard let index = Int(part), array.indices.contains(index) else { return nil }
+                current = array[index]
+            default: return nil
+            }
+        }
+        return current
+    }
+
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let object) = self { return object }
+        return nil
+    }
+
+    /// Parses JSON text (as stored in Redis or sent by clients).
+    public static func parse(_ bytes: some Sequence<UInt8>) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
     }
 }

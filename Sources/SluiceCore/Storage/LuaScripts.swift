@@ -7,6 +7,8 @@ public enum LuaScripts {
     public static var sources: [String: String] { EmbeddedLuaSources.all }
 
     public static let initMeta = script("init_meta")
+    public static let putSequence = script("put_sequence")
+    public static let getSequence = script("get_sequence")
 
     static func script(_ name: String) -> RedisScript {
         guard let source = EmbeddedLuaSources.all[name] else {

@@ -43,6 +43,20 @@ public struct APIError: HTTPResponseError, Sendable, Equatable {
 
     public var status: HTTPResponse.Status { code.status }
 
+    /// The one mapping from domain failures to API errors.
+    public init(_ error: SluiceError) {
+        switch error {
+        case .invalid(let field, let message):
+            self.init(.unprocessable, message, details: .object(["field": .string(field)]))
+        case .notFound(let message):
+            self.init(.notFound, message)
+        case .conflict(let message, let details):
+            self.init(.conflict, message, details: details)
+        case .tooLarge(let message):
+            self.init(.payloadTooLarge, message)
+        }
+    }
+
     public static func badRequest(_ message: String, field: String? = nil) -> APIError {
         APIError(.badRequest, message, details: field.map { .object(["field": .string($0)]) })
     }

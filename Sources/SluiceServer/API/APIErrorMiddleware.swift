@@ -20,6 +20,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let error as APIError:
             return error
+        case let error as SluiceError:
+            return APIError(error)
         case let error as RedisClientError where error.isConnectivity:
             logger.warning("redis unavailable", metadata: ["error": "\(error)"])
             return .redisUnavailable

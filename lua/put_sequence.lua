@@ -1,0 +1,17 @@
+-- put_sequence: stores a sequence definition as version N+1, unless it is identical to the
+-- latest version (then nothing changes). Versions are immutable once written.
+--
+-- KEYS[1]  <prefix>:seq:<id>      hash: latest -> N, v<N> -> canonical JSON, tenant_id, updated_at
+-- ARGV[1]  canonical JSON of the definition (sorted keys, so equal bodies are equal bytes)
+-- ARGV[2]  tenant id of the sequence ('' for none)
+-- ARGV[3]  now, milliseconds since the epoch
+--
+-- Returns  {version, created}   created = 1 for a new version, 0 when identical to the latest
+local key = KEYS[1]
+local latest = tonumber(redis.call('HGET', key, 'latest') or '0')
+if latest > 0 and redis.call('HGET', key, 'v' .. latest) == ARGV[1] then
+  return {latest, 0}
+end
+local version = latest + 1
+redis.call('HSET', key, 'v' .. version, ARGV[1], 'latest', version, 'tenant_id', ARGV[2], 'updated_at', ARGV[3])
+return {version, 1}
