@@ -92,7 +92,12 @@ let package = Package(
         // Benchmark load generators (bench/README.md); built in release by the bench/ scripts.
         .executableTarget(
             name: "sluice-bench",
-            dependencies: ["SluiceRedis", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SluiceRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "bench/SluiceBench"
         ),
         // Shared by the test targets: starts a real redis-server on a unix socket in a temp dir.

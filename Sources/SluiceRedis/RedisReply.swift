@@ -32,6 +32,20 @@ public enum RedisReply: Sendable, Equatable {
         return nil
     }
 
+    /// A flat field/value array (HGETALL) as a dictionary; nil for other shapes.
+    public var fields: [String: String]? {
+        guard case .array(let elements) = self, elements.count % 2 == 0 else { return nil }
+        var result: [String: String] = [:]
+        result.reserveCapacity(elements.count / 2)
+        var index = 0
+        while index < elements.count {
+            guard let key = elements[index].string, let value = elements[index + 1].string else { return nil }
+            result[key] = value
+            index += 2
+        }
+        return result
+    }
+
     public var isNull: Bool {
         if case .null = self { return true }
         return false

@@ -32,7 +32,11 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
 
     OperationsController(redis: dependencies.redis, registry: dependencies.registry).addRoutes(to: router)
     let keys = dependencies.configuration.keys
-    SequencesController(store: SequenceStore(redis: dependencies.redis, keys: keys)).addRoutes(to: router)
+    let sequences = SequenceStore(redis: dependencies.redis, keys: keys)
+    let instances = InstanceStore(redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength)
+    SequencesController(store: sequences).addRoutes(to: router)
+    InstancesController(instances: instances, sequences: sequences, contextMaxBytes: dependencies.configuration.contextMaxBytes)
+        .addRoutes(to: router)
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
     }

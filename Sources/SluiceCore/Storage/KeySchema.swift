@@ -43,6 +43,8 @@ public struct KeySchema: Sendable, Equatable {
     // MARK: per partition
 
     public func ready(_ p: Int) -> String { tag(p) + ":ready" }
+    /// Instances of the partition by creation time (for listing, newest first).
+    public func instanceIndex(_ p: Int) -> String { tag(p) + ":idx" }
     public func leases(_ p: Int) -> String { tag(p) + ":leases" }
     public func approvals(_ p: Int) -> String { tag(p) + ":appr" }
     public func approvals(_ p: Int, tenant: String) -> String { tag(p) + ":appr:t:\(tenant)" }

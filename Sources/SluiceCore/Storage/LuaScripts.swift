@@ -9,11 +9,22 @@ public enum LuaScripts {
     public static let initMeta = script("init_meta")
     public static let putSequence = script("put_sequence")
     public static let getSequence = script("get_sequence")
+    public static let createInstance = instanceScript("create_instance")
+    public static let deleteInstance = script("delete_instance")
+
+    /// A script that changes instances: the shared helpers of `lua/prelude.lua` come first.
+    static func instanceScript(_ name: String) -> RedisScript {
+        RedisScript(name: name, source: source("prelude") + "\n" + source(name))
+    }
 
     static func script(_ name: String) -> RedisScript {
+        RedisScript(name: name, source: source(name))
+    }
+
+    private static func source(_ name: String) -> String {
         guard let source = EmbeddedLuaSources.all[name] else {
             preconditionFailure("lua/\(name).lua was not embedded; is the file missing?")
         }
-        return RedisScript(name: name, source: source)
+        return source
     }
 }

@@ -1,0 +1,195 @@
+import SluiceRedis
+
+/// Instances in Redis: create, read, list, outputs, delete. Each write is one script call.
+public struct InstanceStore: Sendable {
+    public let redis: RedisClient
+    public let keys: KeySchema
+    public let streamMaxLength: Int
+
+    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int) {
+        self.redis = redis
+        self.keys = keys
+        self.streamMaxLength = streamMaxLength
+    }
+
+    public struct NewInstance: Sendable {
+        public var id: String
+        public var tenantId: String?
+        public var namespace: String?
+        public var sequence: SequenceStore.Stored
+        public var context: JSONValue
+        public var metadata: JSONValue
+
+        public init(id: String, tenantId: String?, namespace: String?, sequence: SequenceStore.Stored, context: JSONValue, metadata: JSONValue) {
+            self.id = id
+            self.tenantId = tenantId
+            self.namespace = namespace
+            self.sequence = sequence
+            self.context = context
+            self.metadata = metadata
+        }
+
+        /// What makes two create requests "identical".
+        var fingerprint: [UInt8] {
+            JSONValue.object([
+                "sequence_id": .string(sequence.definition.id), "tenant_id": tenantId.map(JSONValue.string) ?? .null,
+                "namespace": namespace.map(JSONValue.string) ?? .null, "context": context, "metadata": metadata,
+            ]).encoded()
+        }
+    }
+
+    /// Creates the instance, or reports the existing one for an identical request.
+    /// Throws `SluiceError.conflict` when the id exists with a different request.
+    public func create(_ new: NewInstance, nowMilliseconds: Int64) async throws -> (created: Bool, state: InstanceState) {
+        let p = keys.partition(of: new.id)
+        let definition = new.sequence.definition
+        let fields: [RedisArgument] = [
+            "id", .init(new.id), "tenant_id", .init(new.tenantId ?? ""), "namespace", .init(new.namespace ?? ""),
+            "sequence_id", .init(definition.id), "sequence_version", .init(new.sequence.version),
+            "sequence_name", .init(definition.name), "block_index", 0, "current_block", .init(definition.blocks.first?.id ?? ""),
+            "context", .init(bytes: new.context.encoded()), "metadata", .init(bytes: new.metadata.encoded()), "error", "",
+        ]
+        let reply = try await redis.run(
+            LuaScripts.createInstance,
+            keys: [keys.instance(new.id), keys.events(new.id), keys.ready(p), keys.instanceIndex(p), keys.wakeChannel(p)],
+            arguments: [.init(new.id), .init(bytes: new.fingerprint), .init(String(nowMilliseconds)), .init(streamMaxLength)] + fields)
+        switch reply {
+        case .array(let values) where values.count == 2:
+            if let created = values[0].int, let state = values[1].string.flatMap(InstanceState.init(rawValue:)) {
+                return (created == 1, state)
+            }
+        case .error(let message) where message.hasPrefix("CONFLICT"):
+            throw SluiceError.conflict("instance \(new.id) already exists with a different request")
+        case .error(let message):
+            throw RedisClientError.server(message)
+        default:
+            break
+        }
+        throw RedisClientError(.unexpectedReply, "create_instance returned \(reply)")
+    }
+
+    /// The instance, or nil.
+    public func get(_ id: String) async throws -> Instance? {
+        let reply = try await redis.execute(RedisCommand("HGETALL", keys.instance(id)))
+        guard let fields = reply.fields, !fields.isEmpty else { return nil }
+        return Instance(fields: fields)
+    }
+
+    /// Step outputs in completion order: `[{block_id, output, created_at}]`.
+    public func outputs(_ id: String) async throws -> [JSONValue]? {
+        let replies = try await redis.pipeline([RedisCommand("EXISTS", keys.instance(id)), RedisCommand("HGETALL", keys.outputs(id))])
+        guard replies.count == 2, replies[0].int == 1 else { return nil }
+        let records = (replies[1].fields ?? [:]).values.compactMap { try? JSONValue.parse(Array($0.utf8)) }
+        return records
+            .sorted { ($0["n"].flatMap(\.numberValue) ?? 0) < ($1["n"].flatMap(\.numberValue) ?? 0) }
+            .map { record in
+                var object = record.objectValue ?? [:]
+                object["n"] = nil
+                return .object(object)
+            }
+    }
+
+    /// Deletes every key of the instance; false when there was none.
+    public func delete(_ id: String) async throws -> Bool {
+        let p = keys.partition(of: id)
+        let instanceKeys = [
+            keys.instance(id), keys.events(id), keys.outputs(id), keys.gate(id), keys.inbox(id),
+            keys.checkpoints(id), keys.checkpointData(id),
+        ]
+        let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p), keys.deadlines(p), keys.approvals(p)]
+        let reply = try await redis.run(
+            LuaScripts.deleteInstance, keys: instanceKeys + indexes + [keys.wakeChannel(p)],
+            arguments: [.init(id), .init(instanceKeys.count)])
+        guard let deleted = try reply.throwingServerError().int else {
+            throw RedisClientError(.unexpectedReply, "delete_instance returned \(reply)")
+        }
+        return deleted == 1
+    }
+
+    public struct ListQuery: Sendable {
+        public var tenantId: String?
+        public var namespace: String?
+        public var state: InstanceState?
+        public var limit: Int
+        public var cursor: ListCursor?
+
+        public init(tenantId: String? = nil, namespace: String? = nil, state: InstanceState? = nil, limit: Int = 50, cursor: ListCursor? = nil) {
+            self.tenantId = tenantId
+            self.namespace = namespace
+            self.state = state
+            self.limit = limit
+            self.cursor = cursor
+        }
+    }
+
+    /// Keyset position in the newest-first listing: creation time, then id.
+    public struct ListCursor: Sendable, Equatable {
+        public var createdAt: Int64
+        public var id: String
+
+        public init(createdAt: Int64, id: String) {
+            self.createdAt = createdAt
+            self.id = id
+        }
+
+        public init?(_ text: String) {
+            guard let separator = text.firstIndex(of: "_"), let ms = Int64(text[..<separator]) else { return nil }
+            self.createdAt = ms
+            self.id = String(text[text.index(after: separator)...])
+            guard Identifier.isValid(id) else { return nil }
+        }
+
+        public var text: String { "\(createdAt)_\(id)" }
+
+        /// True when (createdAt, id) comes after this cursor in newest-first order.
+        func isAfter(_ createdAt: Int64, _ id: String) -> Bool {
+            createdAt < self.createdAt || (createdAt == self.createdAt && id < self.id)
+        }
+    }
+
+    /// Newest first across all partitions: one pipelined round trip for the index, one for the
+    /// instances. Filters apply to the instances read, so a page may be shorter than `limit`
+    /// while `next` still points further.
+    public func list(_ query: ListQuery) async throws -> (items: [Instance], next: ListCursor?) {
+        let max = query.cursor.map { String($0.createdAt) } ?? "+inf"
+        // Items sharing the cursor's millisecond are filtered below, so fetch a little more.
+        let fetch = query.limit + 16
+        let indexReplies = try await redis.pipeline(keys.allPartitions.map { p in
+            RedisCommand("ZREVRANGEBYSCORE", [.init(keys.instanceIndex(p)), .init(max), "-inf", "WITHSCORES", "LIMIT", "0", .init(fetch)])
+        })
+        var candidates: [(createdAt: Int64, id: String)] = []
+        for reply in indexReplies {
+            guard let pairs = try reply.throwingServerError().array else { continue }
+            var index = 0
+            while index + 1 < pairs.count {
+                if let id = pairs[index].string, let score = pairs[index + 1].string.flatMap(Double.init) {
+                    let createdAt = Int64(score)
+                    if query.cursor?.isAfter(createdAt, id) ?? true { candidates.append((createdAt, id)) }
+                }
+                index += 2
+            }
+        }
+        candidates.sort { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id > $1.id }
+        let page = Array(candidates.prefix(query.limit))
+        guard !page.isEmpty else { return ([], nil) }
+        let hashes = try await redis.pipeline(page.map { RedisCommand("HGETALL", keys.instance($0.id)) })
+        var items: [Instance] = []
+        for reply in hashes {
+            guard let fields = reply.fields, let instance = Instance(fields: fields) else { continue }  // expired meanwhile
+            if let tenant = query.tenantId, instance.tenantId != tenant { continue }
+            if let namespace = query.namespace, instance.namespace != namespace { continue }
+            if let state = query.state, instance.state != state { continue }
+            items.append(instance)
+        }
+        let last = page[page.count - 1]
+        let more = candidates.count > page.count || indexReplies.contains { ($0.array?.count ?? 0) / 2 >= fetch }
+        return (items, more ? ListCursor(createdAt: last.createdAt, id: last.id) : nil)
+    }
+}
+
+extension JSONValue {
+    public var numberValue: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+}

@@ -1,0 +1,19 @@
+-- prelude: helpers prepended to the scripts that change instances (LuaScripts.instanceScript).
+-- Not a script of its own: it defines local functions only.
+--
+-- Every state change appends its `state` event in the same script (no change without its
+-- event, no event without its change) and wakes the partition's streams and runners.
+
+-- Appends an event to an instance stream, trimmed to about `maxlen` entries; returns its id.
+local function emit(stream, maxlen, kind, data)
+  return redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', kind, 'data', data)
+end
+
+local function state_event(stream, maxlen, id, state)
+  return emit(stream, maxlen, 'state', cjson.encode({instance_id = id, state = state}))
+end
+
+-- Wakes local SSE streams and runners of the partition (sharded pub/sub, Redis >= 7).
+local function wake(channel, id)
+  redis.call('SPUBLISH', channel, id)
+end
