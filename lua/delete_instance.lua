@@ -2,7 +2,7 @@
 -- indexes, atomically. Open streams notice the instance is gone (woken here).
 --
 -- KEYS[1]  {p}:i:<id>                    instance hash
--- KEYS[2..n]                             the instance's other keys (ev, out, gate, inbox, cp, cpd)
+-- KEYS[2..n]                             the instance's other keys (ctx, ev, out, gate, inbox, cp, cpd)
 -- KEYS[n+1..N-1]                         partition indexes holding the id (ready, idx, leases, ...)
 -- KEYS[N]  {p}:wake                      shard channel
 -- ARGV[1]  instance id

@@ -32,3 +32,19 @@ extension RedisClient {
         return reply
     }
 }
+
+extension RedisClient {
+    /// Runs `script` once per entry of `calls`, pipelined on one connection (one round trip);
+    /// entries answered NOSCRIPT are re-sent with EVAL. Replies in order; error replies stay.
+    public func runAll(_ script: RedisScript, _ calls: [(keys: [String], arguments: [RedisArgument])]) async throws -> [RedisReply] {
+        guard !calls.isEmpty else { return [] }
+        let connection = try await connection()
+        var replies = try await connection.pipeline(calls.map { script.command(keys: $0.keys, arguments: $0.arguments) })
+        let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false } }
+        if !missing.isEmpty {
+            let retried = try await connection.pipeline(missing.map { script.evalCommand(keys: calls[$0].keys, arguments: calls[$0].arguments) })
+            for (index, reply) in zip(missing, retried) { replies[index] = reply }
+        }
+        return replies
+    }
+}

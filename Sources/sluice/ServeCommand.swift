@@ -52,6 +52,9 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("no API keys configured (SLUICE_API_KEYS_FILE): the API is open to anyone who can reach it")
         }
 
+        services += EngineServices.make(
+            configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, logger: logger
+        ).services
         let app = buildApplication(
             ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes),
             services: services, logger: logger)

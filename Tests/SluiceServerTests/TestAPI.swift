@@ -24,10 +24,37 @@ struct TestAPI {
 
     var keys: KeySchema { configuration.keys }
 
-    func run(_ body: @Sendable (TestClient) async throws -> Void) async throws {
+    /// Runs `body` against the router; with `engine`, a runner and the wake-up subscription
+    /// run alongside, as in `sluice serve`.
+    func run(engine: Bool = false, _ body: @Sendable (TestClient) async throws -> Void) async throws {
         let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis), logger: Logger(label: "test"))
         defer { redis.shutdown() }
+        let services = engine
+            ? EngineServices.make(configuration: configuration, redisConfiguration: redis.configuration, redis: redis, runner: true, logger: Logger(label: "test")).services
+            : []
+        let background = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for service in services { group.addTask { try? await service.run() } }
+            }
+        }
+        defer { background.cancel() }
         try await app.test(.router) { client in try await body(TestClient(client: client)) }
+    }
+
+    /// Polls the instance until it is in `state` (or `timeout`); returns its last JSON.
+    func waitFor(_ client: TestClient, _ id: String, state: String, timeout: Duration = .seconds(10)) async throws -> JSONValue {
+        try await waitUntil(client, id, timeout: timeout) { $0["state"] == .string(state) }
+    }
+
+    func waitUntil(_ client: TestClient, _ id: String, timeout: Duration = .seconds(10), _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + timeout
+        var last = JSONValue.null
+        while ContinuousClock.now < deadline {
+            last = try await client.call(.get, "/instances/\(id)").json
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return last
     }
 }
 

@@ -23,7 +23,8 @@ public struct Instance: Sendable, Equatable {
     public var updatedAt: Int64
 
     /// Decodes the hash (HGETALL pairs); nil when it is not a complete instance.
-    public init?(fields: [String: String]) {
+    /// Decodes the instance hash and its context hash (HGETALL of each).
+    public init?(fields: [String: String], context: [String: String]) {
         guard let id = fields["id"], let sequenceId = fields["sequence_id"],
               let version = fields["sequence_version"].flatMap(Int.init),
               let state = fields["state"].flatMap(InstanceState.init(rawValue:)) else { return nil }
@@ -36,7 +37,7 @@ public struct Instance: Sendable, Equatable {
         self.state = state
         self.blockIndex = fields["block_index"].flatMap(Int.init) ?? 0
         self.currentBlock = fields["current_block"].flatMap { $0.isEmpty ? nil : $0 }
-        self.context = fields["context"].flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .object([:])
+        self.context = .object(context.compactMapValues { try? JSONValue.parse(Array($0.utf8)) })
         self.metadata = fields["metadata"].flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .object([:])
         self.error = fields["error"].flatMap { $0.isEmpty ? nil : try? JSONValue.parse(Array($0.utf8)) }
         self.epoch = fields["epoch"].flatMap(Int.init) ?? 0

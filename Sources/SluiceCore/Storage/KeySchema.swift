@@ -34,6 +34,9 @@ public struct KeySchema: Sendable, Equatable {
 
     public func instance(_ id: String) -> String { "\(tag(partition(of: id))):i:\(id)" }
     public func events(_ id: String) -> String { instance(id) + ":ev" }
+    /// The context: one field per top-level key, each value JSON text, so a shallow merge is
+    /// an HSET and scripts never decode user JSON.
+    public func context(_ id: String) -> String { instance(id) + ":ctx" }
     public func outputs(_ id: String) -> String { instance(id) + ":out" }
     public func gate(_ id: String) -> String { instance(id) + ":gate" }
     public func inbox(_ id: String) -> String { instance(id) + ":inbox" }

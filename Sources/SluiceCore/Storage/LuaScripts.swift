@@ -11,6 +11,9 @@ public enum LuaScripts {
     public static let getSequence = script("get_sequence")
     public static let createInstance = instanceScript("create_instance")
     public static let deleteInstance = script("delete_instance")
+    public static let claimInstance = instanceScript("claim_instance")
+    public static let commitBlock = instanceScript("commit_block")
+    public static let requeueExpired = script("requeue_expired")
 
     /// A script that changes instances: the shared helpers of `lua/prelude.lua` come first.
     static func instanceScript(_ name: String) -> RedisScript {

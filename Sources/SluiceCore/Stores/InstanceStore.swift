@@ -47,12 +47,15 @@ public struct InstanceStore: Sendable {
             "id", .init(new.id), "tenant_id", .init(new.tenantId ?? ""), "namespace", .init(new.namespace ?? ""),
             "sequence_id", .init(definition.id), "sequence_version", .init(new.sequence.version),
             "sequence_name", .init(definition.name), "block_index", 0, "current_block", .init(definition.blocks.first?.id ?? ""),
-            "context", .init(bytes: new.context.encoded()), "metadata", .init(bytes: new.metadata.encoded()), "error", "",
+            "metadata", .init(bytes: new.metadata.encoded()), "error", "",
         ]
+        let contextPairs = (new.context.objectValue ?? [:]).sorted { $0.key < $1.key }
+            .flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
         let reply = try await redis.run(
             LuaScripts.createInstance,
-            keys: [keys.instance(new.id), keys.events(new.id), keys.ready(p), keys.instanceIndex(p), keys.wakeChannel(p)],
-            arguments: [.init(new.id), .init(bytes: new.fingerprint), .init(String(nowMilliseconds)), .init(streamMaxLength)] + fields)
+            keys: [keys.instance(new.id), keys.events(new.id), keys.ready(p), keys.instanceIndex(p), keys.wakeChannel(p), keys.context(new.id)],
+            arguments: [.init(new.id), .init(bytes: new.fingerprint), .init(String(nowMilliseconds)), .init(streamMaxLength),
+                        .init(contextPairs.count / 2)] + fields + contextPairs)
         switch reply {
         case .array(let values) where values.count == 2:
             if let created = values[0].int, let state = values[1].string.flatMap(InstanceState.init(rawValue:)) {
@@ -70,9 +73,9 @@ public struct InstanceStore: Sendable {
 
     /// The instance, or nil.
     public func get(_ id: String) async throws -> Instance? {
-        let reply = try await redis.execute(RedisCommand("HGETALL", keys.instance(id)))
-        guard let fields = reply.fields, !fields.isEmpty else { return nil }
-        return Instance(fields: fields)
+        let replies = try await redis.pipeline([RedisCommand("HGETALL", keys.instance(id)), RedisCommand("HGETALL", keys.context(id))])
+        guard let fields = try replies[0].throwingServerError().fields, !fields.isEmpty else { return nil }
+        return Instance(fields: fields, context: try replies[1].throwingServerError().fields ?? [:])
     }
 
     /// Step outputs in completion order: `[{block_id, output, created_at}]`.
@@ -93,7 +96,7 @@ public struct InstanceStore: Sendable {
     public func delete(_ id: String) async throws -> Bool {
         let p = keys.partition(of: id)
         let instanceKeys = [
-            keys.instance(id), keys.events(id), keys.outputs(id), keys.gate(id), keys.inbox(id),
+            keys.instance(id), keys.context(id), keys.events(id), keys.outputs(id), keys.gate(id), keys.inbox(id),
             keys.checkpoints(id), keys.checkpointData(id),
         ]
         let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p), keys.deadlines(p), keys.approvals(p)]
@@ -172,10 +175,11 @@ public struct InstanceStore: Sendable {
         candidates.sort { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id > $1.id }
         let page = Array(candidates.prefix(query.limit))
         guard !page.isEmpty else { return ([], nil) }
-        let hashes = try await redis.pipeline(page.map { RedisCommand("HGETALL", keys.instance($0.id)) })
+        let hashes = try await redis.pipeline(page.flatMap { [RedisCommand("HGETALL", keys.instance($0.id)), RedisCommand("HGETALL", keys.context($0.id))] })
         var items: [Instance] = []
-        for reply in hashes {
-            guard let fields = reply.fields, let instance = Instance(fields: fields) else { continue }  // expired meanwhile
+        for index in stride(from: 0, to: hashes.count, by: 2) {
+            guard let fields = hashes[index].fields, let instance = Instance(fields: fields, context: hashes[index + 1].fields ?? [:])
+            else { continue }  // expired meanwhile
             if let tenant = query.tenantId, instance.tenantId != tenant { continue }
             if let namespace = query.namespace, instance.namespace != namespace { continue }
             if let state = query.state, instance.state != state { continue }

@@ -1,0 +1,142 @@
+import SluiceRedis
+
+/// The runner's side of the storage: what is due, claiming, committing block results.
+public struct EngineStore: Sendable {
+    public let redis: RedisClient
+    public let keys: KeySchema
+    public let streamMaxLength: Int
+    public let retentionMilliseconds: Int
+
+    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int, retentionSeconds: Int) {
+        self.redis = redis
+        self.keys = keys
+        self.streamMaxLength = streamMaxLength
+        self.retentionMilliseconds = retentionSeconds * 1000
+    }
+
+    /// What a runner got by claiming an instance.
+    public struct Claim: Sendable {
+        public var epoch: Int
+        public var instance: Instance
+        /// block id → output, for `{{outputs.<block>.…}}`.
+        public var outputs: [String: JSONValue]
+    }
+
+    /// Due instance ids of every partition (one pipelined round trip), and instances whose
+    /// runner lease expired (their runner died), which are due again at once.
+    public func due(nowMilliseconds: Int64, limit: Int) async throws -> [String] {
+        let now = String(nowMilliseconds)
+        let commands = keys.allPartitions.flatMap { p in
+            [RedisCommand("ZRANGEBYSCORE", [.init(keys.ready(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)]),
+             RedisCommand("ZRANGEBYSCORE", [.init(keys.leases(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)])]
+        }
+        let replies = try await redis.pipeline(commands)
+        var ready: [String] = []
+        var expired: [(Int, String)] = []
+        for (index, reply) in replies.enumerated() {
+            let ids = try reply.throwingServerError().array?.compactMap(\.string) ?? []
+            if index % 2 == 0 { ready += ids } else { expired += ids.map { (index / 2, $0) } }
+        }
+        if !expired.isEmpty {
+            // Back to the ready queue (only if the lease is still expired: compare-and-move).
+            _ = try await redis.runAll(LuaScripts.requeueExpired, expired.map { p, id in
+                (keys: [keys.leases(p), keys.ready(p)], arguments: [RedisArgument(id), RedisArgument(now)])
+            })
+            ready += expired.map(\.1)
+        }
+        return ready
+    }
+
+    /// The earliest due time over all partitions (ms), or nil when nothing is scheduled.
+    public func nextDue() async throws -> Int64? {
+        let replies = try await redis.pipeline(keys.allPartitions.flatMap { p in
+            [RedisCommand("ZRANGE", keys.ready(p), "0", "0", "WITHSCORES"), RedisCommand("ZRANGE", keys.leases(p), "0", "0", "WITHSCORES")]
+        })
+        return replies.compactMap { $0.array?.count == 2 ? $0.array?[1].string.flatMap(Double.init).map { Int64($0) } : nil }.min()
+    }
+
+    public func claim(_ id: String, nowMilliseconds: Int64, leaseMilliseconds: Int) async throws -> Claim? {
+        let p = keys.partition(of: id)
+        let reply = try await redis.run(
+            LuaScripts.claimInstance,
+            keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.leases(p), keys.wakeChannel(p)],
+            arguments: [.init(id), .init(String(nowMilliseconds)), .init(leaseMilliseconds), .init(streamMaxLength)])
+        switch try reply.throwingServerError() {
+        case .null:
+            return nil
+        case .array(let parts) where parts.count == 4:
+            guard let epoch = parts[0].int, let fields = parts[1].fields,
+                  let instance = Instance(fields: fields, context: parts[2].fields ?? [:]) else { break }
+            var outputs: [String: JSONValue] = [:]
+            for (block, record) in parts[3].fields ?? [:] {
+                outputs[block] = (try? JSONValue.parse(Array(record.utf8)))?["output"]
+            }
+            return Claim(epoch: epoch, instance: instance, outputs: outputs)
+        default:
+            break
+        }
+        throw RedisClientError(.unexpectedReply, "claim_instance returned \(reply)")
+    }
+
+    /// How a block's result is committed.
+    public enum CommitMode: String, Sendable {
+        /// Keep running: the same runner goes on with the next block (lease extended).
+        case `continue`
+        /// Release to the ready queue, due at `due` (sleep).
+        case schedule
+        case complete
+        /// The block failed and will be tried again at `due`.
+        case retry
+        case fail
+    }
+
+    public struct Commit: Sendable {
+        public var mode: CommitMode
+        public var output: (block: String, value: JSONValue)?
+        public var contextPatch: [String: JSONValue] = [:]
+        public var nextIndex: Int
+        public var nextBlock: String?
+        public var due: Int64 = 0
+        public var error: JSONValue?
+
+        public init(mode: CommitMode, output: (block: String, value: JSONValue)? = nil, contextPatch: [String: JSONValue] = [:],
+                    nextIndex: Int, nextBlock: String?, due: Int64 = 0, error: JSONValue? = nil) {
+            self.mode = mode
+            self.output = output
+            self.contextPatch = contextPatch
+            self.nextIndex = nextIndex
+            self.nextBlock = nextBlock
+            self.due = due
+            self.error = error
+        }
+    }
+
+    /// Applies a block result; `SluiceError.conflict` (fenced) when the runner lost the instance.
+    public func commit(_ id: String, epoch: Int, _ commit: Commit, nowMilliseconds: Int64, leaseMilliseconds: Int) async throws -> InstanceState {
+        let p = keys.partition(of: id)
+        let patch = commit.contextPatch.sorted { $0.key < $1.key }.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
+        let arguments: [RedisArgument] = [
+            .init(id), .init(epoch), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds),
+            .init(leaseMilliseconds), .init(commit.mode.rawValue), .init(commit.output?.block ?? ""),
+            .init(bytes: commit.output?.value.encoded() ?? []), .init(Clock.rfc3339(milliseconds: nowMilliseconds)),
+            .init(commit.nextIndex), .init(commit.nextBlock ?? ""), .init(String(commit.due)),
+            .init(bytes: commit.error?.encoded() ?? []), .init(patch.count / 2),
+        ] + patch
+        let reply = try await redis.run(
+            LuaScripts.commitBlock,
+            keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.leases(p),
+                   keys.wakeChannel(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+            arguments: arguments)
+        switch reply {
+        case .error(let message) where message.hasPrefix("FENCED"):
+            throw SluiceError.conflict("fenced: \(message.dropFirst(7))")
+        case .error(let message):
+            throw RedisClientError.server(message)
+        default:
+            guard let state = reply.string.flatMap(InstanceState.init(rawValue:)) else {
+                throw RedisClientError(.unexpectedReply, "commit_block returned \(reply)")
+            }
+            return state
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Logging
+import ServiceLifecycle
+import SluiceCore
+import SluiceRedis
+
+/// The runner loop: claims due instances, runs their blocks, commits each result with one
+/// fenced script. It waits on the earliest due time or a wake-up, never polling faster than
+/// needed; an idle runner costs two pipelined round trips per `idleMilliseconds`.
+public final class Runner: Service, Sendable {
+    let engine: EngineStore
+    let sequences: SequenceStore
+    let handlers: BuiltinHandlers
+    let leaseMilliseconds: Int
+    let doorbell: Doorbell
+    let logger: Logger
+    let batch: Int
+    let idleMilliseconds: Int64
+
+    public init(
+        engine: EngineStore, sequences: SequenceStore, handlers: BuiltinHandlers = BuiltinHandlers(),
+        leaseMilliseconds: Int, doorbell: Doorbell, logger: Logger, batch: Int = 64, idleMilliseconds: Int64 = 1000
+    ) {
+        self.engine = engine
+        self.sequences = sequences
+        self.handlers = handlers
+        self.leaseMilliseconds = leaseMilliseconds
+        self.doorbell = doorbell
+        self.logger = logger
+        self.batch = batch
+        self.idleMilliseconds = idleMilliseconds
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.loop()
+        }
+    }
+
+    func loop() async {
+        while !Task.isCancelled {
+            do {
+                let now = Clock.nowMilliseconds()
+                let ids = try await engine.due(nowMilliseconds: now, limit: batch)
+                if ids.isEmpty {
+                    let next = try await engine.nextDue()
+                    let wait = next.map { min(max($0 - Clock.nowMilliseconds(), 0), idleMilliseconds) } ?? idleMilliseconds
+                    if wait > 0 { await doorbell.wait(upTo: wait) }
+                    continue
+                }
+                await withTaskGroup(of: Void.self) { group in
+                    for id in ids { group.addTask { await self.process(id) } }
+                }
+            } catch {
+                logger.warning("runner: redis unavailable, retrying", metadata: ["error": "\(error)"])
+                await doorbell.wait(upTo: 500)
+            }
+        }
+    }
+
+    /// Claims one instance and runs its blocks until it completes, fails, sleeps, or loses the lease.
+    func process(_ id: String) async {
+        do {
+            guard let claim = try await engine.claim(id, nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: leaseMilliseconds) else { return }
+            try await runBlocks(claim)
+        } catch let error as SluiceError {
+            logger.debug("runner: commit refused", metadata: ["instance": "\(id)", "reason": "\(error)"])
+        } catch {
+            logger.warning("runner: instance left for a later attempt", metadata: ["instance": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    func runBlocks(_ claim: EngineStore.Claim) async throws {
+        var instance = claim.instance
+        var outputs = claim.outputs
+        guard let stored = try await sequences.get(instance.sequenceId, version: instance.sequenceVersion) else {
+            try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: instance.blockIndex, nextBlock: nil,
+                error: .object(["error": .string("sequence \(instance.sequenceId) v\(instance.sequenceVersion) is gone")])))
+            return
+        }
+        let blocks = stored.definition.blocks
+        while true {
+            let index = instance.blockIndex
+            guard index < blocks.count else {
+                _ = try await commit(instance, claim.epoch, .init(mode: .complete, nextIndex: index, nextBlock: nil))
+                return
+            }
+            let block = blocks[index]
+            let nextIndex = index + 1
+            let nextBlock = nextIndex < blocks.count ? blocks[nextIndex].id : nil
+            let scope = JSONValue.object([
+                "context": instance.context, "metadata": instance.metadata, "outputs": .object(outputs),
+                "instance": .object(["id": .string(instance.id)]),
+            ])
+            if let when = block.when, !when.holds(in: scope) {
+                let state = try await commit(instance, claim.epoch, .init(mode: nextBlock == nil ? .complete : .continue, nextIndex: nextIndex, nextBlock: nextBlock))
+                guard state == .running else { return }
+                instance.blockIndex = nextIndex
+                continue
+            }
+            switch block.kind {
+            case .humanInput:
+                _ = try await commit(instance, claim.epoch, .init(
+                    mode: .fail, nextIndex: index, nextBlock: block.id,
+                    error: .object(["error": .string("human_input gates are not supported by this version yet"), "block_id": .string(block.id)])))
+                return
+            case .step(let step):
+                guard handlers.isBuiltin(step.handler) else {
+                    _ = try await commit(instance, claim.epoch, .init(
+                        mode: .fail, nextIndex: index, nextBlock: block.id,
+                        error: .object(["error": .string("no worker protocol for external handler \(step.handler) in this version yet"), "block_id": .string(block.id)])))
+                    return
+                }
+                let params = Template.render(step.params, scope: scope)
+                let outcome = await runStep(step, params: params)
+                let now = Clock.nowMilliseconds()
+                switch outcome {
+                case .output(let value, let patch):
+                    let state = try await commit(instance, claim.epoch, .init(
+                        mode: nextBlock == nil ? .complete : .continue, output: (block.id, value), contextPatch: patch,
+                        nextIndex: nextIndex, nextBlock: nextBlock))
+                    guard state == .running else { return }
+                    outputs[block.id] = value
+                    if var context = instance.context.objectValue {
+                        for (key, value) in patch { context[key] = value }
+                        instance.context = .object(context)
+                    }
+                    instance.blockIndex = nextIndex
+                    instance.attempt = 0
+                case .sleep(let milliseconds, let value):
+                    _ = try await commit(instance, claim.epoch, .init(
+                        mode: .schedule, output: (block.id, value), nextIndex: nextIndex, nextBlock: nextBlock, due: now + Int64(milliseconds)))
+                    return
+                case .failure(let message, let retryable):
+                    let attempts = instance.attempt + 1
+                    let error = JSONValue.object(["error": .string(message), "block_id": .string(block.id), "attempts": .number(Double(attempts))])
+                    if retryable && attempts < step.retry.maxAttempts {
+                        _ = try await commit(instance, claim.epoch, .init(
+                            mode: .retry, nextIndex: index, nextBlock: block.id,
+                            due: now + Int64(step.retry.delay(afterAttempt: attempts)), error: error))
+                    } else {
+                        _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id, error: error))
+                    }
+                    return
+                }
+            }
+        }
+    }
+
+    func runStep(_ step: StepBlock, params: JSONValue) async -> StepOutcome {
+        guard let timeout = step.timeoutMilliseconds else { return await handlers.run(step.handler, params: params) }
+        return await withTaskGroup(of: StepOutcome?.self) { group in
+            group.addTask { await self.handlers.run(step.handler, params: params) }
+            group.addTask {
+                try? await Task.sleep(nanoseconds: UInt64(timeout) * 1_000_000)
+                return Task.isCancelled ? nil : .failure("step timed out after \(timeout) ms", retryable: true)
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .failure("step timed out after \(timeout) ms", retryable: true)
+        }
+    }
+
+    @discardableResult
+    func commit(_ instance: Instance, _ epoch: Int, _ commit: EngineStore.Commit) async throws -> InstanceState {
+        try await engine.commit(instance.id, epoch: epoch, commit, nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: leaseMilliseconds)
+    }
+}

@@ -1,0 +1,34 @@
+import Logging
+import ServiceLifecycle
+import SluiceCore
+import SluiceEngine
+import SluiceRedis
+
+/// The background services of a process: the one pub/sub subscription to the partitions'
+/// wake channels, and (when enabled) the runner loop it wakes.
+public struct EngineServices {
+    public var services: [any Service]
+    public let doorbell: Doorbell
+
+    public static func make(
+        configuration: SluiceConfiguration, redisConfiguration: RedisConfiguration, redis: RedisClient,
+        runner: Bool, logger: Logger
+    ) -> EngineServices {
+        let keys = configuration.keys
+        let doorbell = Doorbell()
+        // One subscription per process; a wake-up for any instance of a partition rings the
+        // runner (and, later, the SSE streams of that instance).
+        let subscriber = RedisSubscriber(
+            configuration: redisConfiguration, kind: .sharded, channels: keys.allPartitions.map(keys.wakeChannel),
+            logger: Logger(label: "sluice.pubsub"), onSubscribed: { doorbell.ring() },
+            onMessage: { _ in doorbell.ring() })
+        var services: [any Service] = [subscriber]
+        if runner {
+            let engine = EngineStore(redis: redis, keys: keys, streamMaxLength: configuration.streamMaxLength, retentionSeconds: configuration.retentionSeconds)
+            services.append(Runner(
+                engine: engine, sequences: SequenceStore(redis: redis, keys: keys),
+                leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner")))
+        }
+        return EngineServices(services: services, doorbell: doorbell)
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import SluiceCore
+import SluiceRedis
+import SluiceServer
+
+/// `sluice run`: the runner loop only (no HTTP). Needs SLUICE_REDIS_URL.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the runner loop only (needs SLUICE_REDIS_URL).")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let configuration: SluiceConfiguration
+        let redisConfiguration: RedisConfiguration
+        do {
+            configuration = try options.load()
+            redisConfiguration = try configuration.redisConfiguration()
+        } catch { throw StartupFailure.exit(error) }
+        let logger = LogSetup.bootstrap(configuration)
+        let redis = RedisClient(configuration: redisConfiguration, logger: Logger(label: "sluice.redis"))
+        do {
+            _ = try await Startup.ensureDeployment(configuration: configuration, redis: redis, logger: logger)
+        } catch { throw StartupFailure.exit(error) }
+        let engine = EngineServices.make(configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: true, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: engine.services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.info("runner started", metadata: ["redis": "\(redisConfiguration.address)"])
+        try await group.run()
+        redis.shutdown()
+    }
+}

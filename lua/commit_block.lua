@@ -1,0 +1,92 @@
+-- commit_block: a runner's result for the current block, applied only if it still holds the
+-- instance (epoch matches and state is `running`; else FENCED and nothing changes).
+--
+-- KEYS[1]  {p}:i:<id>        instance hash
+-- KEYS[2]  {p}:i:<id>:ctx    context hash
+-- KEYS[3]  {p}:i:<id>:out    outputs hash
+-- KEYS[4]  {p}:i:<id>:ev     event stream
+-- KEYS[5]  {p}:ready         zset id -> due ms
+-- KEYS[6]  {p}:leases        zset id -> lease expiry ms
+-- KEYS[7]  {p}:wake          shard channel
+-- KEYS[8..] the instance's other keys, to expire together when it finishes
+-- ARGV[1]  instance id
+-- ARGV[2]  epoch the runner claimed
+-- ARGV[3]  now ms
+-- ARGV[4]  stream maxlen
+-- ARGV[5]  retention ms (terminal instances expire after it)
+-- ARGV[6]  lease ms (extension while the runner continues)
+-- ARGV[7]  mode: continue | schedule | complete | retry | fail
+-- ARGV[8]  block id that produced an output ('' for none)
+-- ARGV[9]  output JSON ('' for none)
+-- ARGV[10] RFC 3339 time of the output
+-- ARGV[11] next block index
+-- ARGV[12] next block id ('' when none)
+-- ARGV[13] due ms for schedule / retry
+-- ARGV[14] error JSON for fail / retry ('' for none)
+-- ARGV[15] number of context key/value pairs to merge, followed by the pairs
+--
+-- Returns  the new state
+-- Errors   "FENCED ..." when the runner no longer holds the instance
+local inst, ctx, out, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local id, epoch, now, maxlen, retention, lease, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local block, output, output_at, next_index, next_block, due, err = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+
+local current = redis.call('HMGET', inst, 'epoch', 'state')
+if current[1] ~= epoch then return redis.error_reply('FENCED epoch ' .. tostring(current[1]) .. ' is newer than ' .. epoch) end
+local state = current[2]
+if state ~= 'running' and state ~= 'paused' then return redis.error_reply('FENCED instance is ' .. tostring(state)) end
+
+local pairs_count = tonumber(ARGV[15])
+if pairs_count > 0 then redis.call('HSET', ctx, unpack(ARGV, 16, 15 + 2 * pairs_count)) end
+if output ~= '' then
+  local n = redis.call('HINCRBY', inst, 'outputs', 1)
+  local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. output .. ',"created_at":"' .. output_at .. '"'
+  redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
+  emit(ev, maxlen, 'output', record .. '}')
+end
+
+local function finish(final)
+  redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
+  redis.call('ZREM', leases, id)
+  redis.call('ZREM', ready, id)
+  state_event(ev, maxlen, id, final)
+  for i = 1, #KEYS do
+    if i ~= 5 and i ~= 6 and i ~= 7 then redis.call('PEXPIRE', KEYS[i], retention) end
+  end
+  wake(channel, id)
+  return final
+end
+
+if mode == 'fail' then return finish('failed') end
+if mode == 'complete' then
+  redis.call('HSET', inst, 'block_index', next_index, 'current_block', '')
+  return finish('completed')
+end
+
+if mode == 'retry' then
+  redis.call('HINCRBY', inst, 'attempt', 1)
+  redis.call('HSET', inst, 'last_error', err)
+else
+  redis.call('HSET', inst, 'block_index', next_index, 'current_block', next_block, 'attempt', 0)
+end
+
+if state == 'paused' then
+  -- Paused while the block ran: keep the result, stay paused, run on when resumed.
+  redis.call('ZREM', leases, id)
+  redis.call('HSET', inst, 'paused_from', 'scheduled', 'updated_at', now)
+  wake(channel, id)
+  return 'paused'
+end
+if mode == 'continue' then
+  redis.call('ZADD', leases, now + lease, id)
+  redis.call('HSET', inst, 'updated_at', now)
+  if output ~= '' then wake(channel, id) end
+  return 'running'
+end
+-- schedule / retry: release the instance to the ready queue (a durable timer).
+redis.call('ZREM', leases, id)
+redis.call('ZADD', ready, due, id)
+redis.call('HSET', inst, 'state', 'scheduled', 'updated_at', now)
+state_event(ev, maxlen, id, 'scheduled')
+wake(channel, id)
+return 'scheduled'
