@@ -37,6 +37,10 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     SequencesController(store: sequences).addRoutes(to: router)
     InstancesController(instances: instances, sequences: sequences, contextMaxBytes: dependencies.configuration.contextMaxBytes)
         .addRoutes(to: router)
+    let signals = SignalStore(
+        redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength,
+        retentionSeconds: dependencies.configuration.retentionSeconds)
+    SignalsController(signals: signals, instances: instances).addRoutes(to: router)
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
     }

@@ -67,3 +67,17 @@ public func eventually(timeout: Duration = .seconds(5), every interval: Duration
     }
     return (try? await condition()) == true
 }
+
+/// A TCP server on 127.0.0.1 that accepts connections and never answers: a step that calls it
+/// stays running until its own timeout.
+public final class SilentServer: Sendable {
+    let channel: any Channel
+    public var port: Int { channel.localAddress?.port ?? 0 }
+
+    public init() throws {
+        channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+    }
+
+    deinit { channel.close(promise: nil) }
+}

@@ -14,6 +14,7 @@ public enum LuaScripts {
     public static let claimInstance = instanceScript("claim_instance")
     public static let commitBlock = instanceScript("commit_block")
     public static let requeueExpired = script("requeue_expired")
+    public static let signalInstance = instanceScript("signal_instance")
 
     /// A script that changes instances: the shared helpers of `lua/prelude.lua` come first.
     static func instanceScript(_ name: String) -> RedisScript {

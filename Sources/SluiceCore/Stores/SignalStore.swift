@@ -1,0 +1,48 @@
+import SluiceRedis
+
+/// Control signals on instances (lua/signal_instance.lua): one script call each.
+public struct SignalStore: Sendable {
+    public let redis: RedisClient
+    public let keys: KeySchema
+    public let streamMaxLength: Int
+    public let retentionMilliseconds: Int
+
+    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int, retentionSeconds: Int) {
+        self.redis = redis
+        self.keys = keys
+        self.streamMaxLength = streamMaxLength
+        self.retentionMilliseconds = retentionSeconds * 1000
+    }
+
+    /// Applies `signal`; returns the instance's state afterwards.
+    public func apply(_ signal: SignalType, to id: String, payload: JSONValue, nowMilliseconds: Int64) async throws -> InstanceState {
+        let p = keys.partition(of: id)
+        var arguments: [RedisArgument] = [
+            .init(id), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds), .init(signal.scriptName),
+        ]
+        if signal == .updateContext {
+            guard case .object(let patch) = payload else {
+                throw SluiceError.invalid(field: "payload", message: "update_context needs payload to be a JSON object")
+            }
+            arguments += patch.sorted { $0.key < $1.key }.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
+        }
+        let reply = try await redis.run(
+            LuaScripts.signalInstance,
+            keys: [keys.instance(id), keys.context(id), keys.events(id), keys.ready(p), keys.leases(p), keys.wakeChannel(p),
+                   keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+            arguments: arguments)
+        switch reply {
+        case .error(let message) where message.hasPrefix("NOTFOUND"):
+            throw SluiceError.notFound("instance not found")
+        case .error(let message) where message.hasPrefix("CONFLICT"):
+            throw SluiceError.conflict(String(message.dropFirst("CONFLICT ".count)))
+        case .error(let message):
+            throw RedisClientError.server(message)
+        default:
+            guard let state = reply.string.flatMap(InstanceState.init(rawValue:)) else {
+                throw RedisClientError(.unexpectedReply, "signal_instance returned \(reply)")
+            }
+            return state
+        }
+    }
+}

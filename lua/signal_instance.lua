@@ -1,0 +1,63 @@
+-- signal_instance: applies a control signal to an instance: cancel, pause, resume or
+-- update_context, with its state event when the state changes.
+--
+-- KEYS[1]  {p}:i:<id>        instance hash
+-- KEYS[2]  {p}:i:<id>:ctx    context hash
+-- KEYS[3]  {p}:i:<id>:ev     event stream
+-- KEYS[4]  {p}:ready         zset id -> due ms
+-- KEYS[5]  {p}:leases        zset id -> runner lease expiry
+-- KEYS[6]  {p}:wake          shard channel
+-- KEYS[7..] the instance's other keys, to expire together when cancelled
+-- ARGV[1]  instance id
+-- ARGV[2]  now ms
+-- ARGV[3]  stream maxlen
+-- ARGV[4]  retention ms
+-- ARGV[5]  signal: cancel | pause | resume | update_context
+-- ARGV[6..] context key/value pairs (update_context)
+--
+-- Returns  the state after the signal
+-- Errors   "NOTFOUND", "CONFLICT <why>"
+local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local current = redis.call('HMGET', inst, 'state', 'paused_from', 'task_id', 'task_handler', 'task_queue')
+local state = current[1]
+if not state then return redis.error_reply('NOTFOUND instance not found') end
+if state == 'completed' or state == 'failed' or state == 'cancelled' then
+  return redis.error_reply('CONFLICT instance is ' .. state)
+end
+
+local function set_state(new_state)
+  redis.call('HSET', inst, 'state', new_state, 'updated_at', now)
+  state_event(ev, maxlen, id, new_state)
+  wake(channel, id)
+  return new_state
+end
+
+if signal == 'update_context' then
+  if #ARGV > 5 then redis.call('HSET', ctx, unpack(ARGV, 6, #ARGV)) end
+  redis.call('HSET', inst, 'updated_at', now)
+  return state
+elseif signal == 'cancel' then
+  redis.call('ZREM', ready, id)
+  redis.call('ZREM', leases, id)
+  set_state('cancelled')
+  for i = 1, #KEYS do
+    if i ~= 4 and i ~= 5 and i ~= 6 then redis.call('PEXPIRE', KEYS[i], retention) end
+  end
+  return 'cancelled'
+elseif signal == 'pause' then
+  if state == 'paused' then return redis.error_reply('CONFLICT instance is already paused') end
+  redis.call('ZREM', ready, id)
+  redis.call('HSET', inst, 'paused_from', state)
+  return set_state('paused')
+elseif signal == 'resume' then
+  if state ~= 'paused' then return redis.error_reply('CONFLICT instance is ' .. state .. ', not paused') end
+  local from = current[2] or 'scheduled'
+  if from == 'waiting' then return set_state('waiting') end
+  -- Back to the ready queue; a runner still holding it loses the lease (its commit is fenced).
+  redis.call('ZREM', leases, id)
+  redis.call('ZADD', ready, now, id)
+  redis.call('HINCRBY', inst, 'epoch', 1)
+  return set_state('scheduled')
+end
+return redis.error_reply('CONFLICT unknown signal ' .. signal)
