@@ -9,6 +9,7 @@ import SluiceRedis
 public final class Runner: Service, Sendable {
     let engine: EngineStore
     let sequences: SequenceStore
+    let tasks: TaskStore
     let handlers: BuiltinHandlers
     let leaseMilliseconds: Int
     let doorbell: Doorbell
@@ -17,11 +18,12 @@ public final class Runner: Service, Sendable {
     let idleMilliseconds: Int64
 
     public init(
-        engine: EngineStore, sequences: SequenceStore, handlers: BuiltinHandlers = BuiltinHandlers(),
+        engine: EngineStore, sequences: SequenceStore, tasks: TaskStore, handlers: BuiltinHandlers = BuiltinHandlers(),
         leaseMilliseconds: Int, doorbell: Doorbell, logger: Logger, batch: Int = 64, idleMilliseconds: Int64 = 1000
     ) {
         self.engine = engine
         self.sequences = sequences
+        self.tasks = tasks
         self.handlers = handlers
         self.leaseMilliseconds = leaseMilliseconds
         self.doorbell = doorbell
@@ -104,13 +106,14 @@ public final class Runner: Service, Sendable {
                     error: .object(["error": .string("human_input gates are not supported by this version yet"), "block_id": .string(block.id)])))
                 return
             case .step(let step):
+                let params = Template.render(step.params, scope: scope)
                 guard handlers.isBuiltin(step.handler) else {
-                    _ = try await commit(instance, claim.epoch, .init(
-                        mode: .fail, nextIndex: index, nextBlock: block.id,
-                        error: .object(["error": .string("no worker protocol for external handler \(step.handler) in this version yet"), "block_id": .string(block.id)])))
+                    // External handler: a task for the workers; the runner is done with it.
+                    try await tasks.dispatch(
+                        instance, epoch: claim.epoch, block: block.id, step: step, params: params,
+                        nextIndex: nextIndex, nextBlock: nextBlock, nowMilliseconds: Clock.nowMilliseconds())
                     return
                 }
-                let params = Template.render(step.params, scope: scope)
                 let outcome = await runStep(step, params: params)
                 let now = Clock.nowMilliseconds()
                 switch outcome {

@@ -41,6 +41,10 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
         redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength,
         retentionSeconds: dependencies.configuration.retentionSeconds)
     SignalsController(signals: signals, instances: instances).addRoutes(to: router)
+    let tasks = TaskStore(
+        redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength,
+        retentionSeconds: dependencies.configuration.retentionSeconds, leaseMilliseconds: dependencies.configuration.taskLeaseMilliseconds)
+    WorkersController(tasks: tasks).addRoutes(to: router)
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
     }

@@ -12,6 +12,24 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigurationOptions
 
     func run() async throws {
+        try await BackgroundProcess.run(options: options, runner: true, sweeper: false)
+    }
+}
+
+/// `sluice sweep`: the sweeper loop only (no HTTP). Needs SLUICE_REDIS_URL.
+struct SweepCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sweep", abstract: "Run the sweeper loop only (needs SLUICE_REDIS_URL).")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        try await BackgroundProcess.run(options: options, runner: false, sweeper: true)
+    }
+}
+
+/// A process without HTTP: the wake-up subscription plus the runner and/or the sweeper.
+enum BackgroundProcess {
+    static func run(options: ConfigurationOptions, runner: Bool, sweeper: Bool) async throws {
         let configuration: SluiceConfiguration
         let redisConfiguration: RedisConfiguration
         do {
@@ -23,10 +41,11 @@ struct RunCommand: AsyncParsableCommand {
         do {
             _ = try await Startup.ensureDeployment(configuration: configuration, redis: redis, logger: logger)
         } catch { throw StartupFailure.exit(error) }
-        let engine = EngineServices.make(configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: true, logger: logger)
+        let engine = EngineServices.make(
+            configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: runner, sweeper: sweeper, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: engine.services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        logger.info("runner started", metadata: ["redis": "\(redisConfiguration.address)"])
+        logger.info("started", metadata: ["redis": "\(redisConfiguration.address)", "runner": "\(runner)", "sweeper": "\(sweeper)"])
         try await group.run()
         redis.shutdown()
     }

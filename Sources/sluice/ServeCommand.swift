@@ -53,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         services += EngineServices.make(
-            configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, logger: logger
+            configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, sweeper: !noSweeper, logger: logger
         ).services
         let app = buildApplication(
             ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes),

@@ -30,7 +30,7 @@ struct TestAPI {
         let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis), logger: Logger(label: "test"))
         defer { redis.shutdown() }
         let services = engine
-            ? EngineServices.make(configuration: configuration, redisConfiguration: redis.configuration, redis: redis, runner: true, logger: Logger(label: "test")).services
+            ? EngineServices.make(configuration: configuration, redisConfiguration: redis.configuration, redis: redis, runner: true, sweeper: true, logger: Logger(label: "test")).services
             : []
         let background = Task {
             await withTaskGroup(of: Void.self) { group in

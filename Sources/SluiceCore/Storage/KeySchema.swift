@@ -56,6 +56,8 @@ public struct KeySchema: Sendable, Equatable {
     public func deadlines(_ p: Int) -> String { tag(p) + ":deadlines" }
     public func approvalEvents(_ p: Int) -> String { tag(p) + ":apprev" }
     public func tasks(_ p: Int, handler: String) -> String { tag(p) + ":tasks:\(handler)" }
+    /// Tasks held by workers → lease expiry (ms); the sweeper re-queues expired ones.
+    public func taskLeases(_ p: Int) -> String { tag(p) + ":tasklease" }
     /// Sharded pub/sub channel woken when an event of partition `p` is written.
     public func wakeChannel(_ p: Int) -> String { tag(p) + ":wake" }
 }

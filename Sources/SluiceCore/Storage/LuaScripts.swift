@@ -15,6 +15,11 @@ public enum LuaScripts {
     public static let commitBlock = instanceScript("commit_block")
     public static let requeueExpired = script("requeue_expired")
     public static let signalInstance = instanceScript("signal_instance")
+    public static let dispatchTask = script("dispatch_task")
+    public static let leaseTask = script("lease_task")
+    public static let heartbeatTask = script("heartbeat_task")
+    public static let finishTask = instanceScript("finish_task")
+    public static let expireTask = script("expire_task")
 
     /// A script that changes instances: the shared helpers of `lua/prelude.lua` come first.
     static func instanceScript(_ name: String) -> RedisScript {

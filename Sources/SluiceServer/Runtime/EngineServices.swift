@@ -12,7 +12,7 @@ public struct EngineServices {
 
     public static func make(
         configuration: SluiceConfiguration, redisConfiguration: RedisConfiguration, redis: RedisClient,
-        runner: Bool, logger: Logger
+        runner: Bool, sweeper: Bool, logger: Logger
     ) -> EngineServices {
         let keys = configuration.keys
         let doorbell = Doorbell()
@@ -23,11 +23,17 @@ public struct EngineServices {
             logger: Logger(label: "sluice.pubsub"), onSubscribed: { doorbell.ring() },
             onMessage: { _ in doorbell.ring() })
         var services: [any Service] = [subscriber]
+        let tasks = TaskStore(
+            redis: redis, keys: keys, streamMaxLength: configuration.streamMaxLength,
+            retentionSeconds: configuration.retentionSeconds, leaseMilliseconds: configuration.taskLeaseMilliseconds)
         if runner {
             let engine = EngineStore(redis: redis, keys: keys, streamMaxLength: configuration.streamMaxLength, retentionSeconds: configuration.retentionSeconds)
             services.append(Runner(
-                engine: engine, sequences: SequenceStore(redis: redis, keys: keys),
+                engine: engine, sequences: SequenceStore(redis: redis, keys: keys), tasks: tasks,
                 leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner")))
+        }
+        if sweeper {
+            services.append(Sweeper(tasks: tasks, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
         }
         return EngineServices(services: services, doorbell: doorbell)
     }

@@ -1,0 +1,160 @@
+import SluiceRedis
+
+/// External step tasks for workers (api.md → Workers). A task lives on its instance's hash
+/// (an instance has at most one open task); its id `<instance>~<epoch>~<handler>` says where
+/// it is, so every task call is one script on one partition.
+public struct TaskStore: Sendable {
+    public let redis: RedisClient
+    public let keys: KeySchema
+    public let streamMaxLength: Int
+    public let retentionMilliseconds: Int
+    public let leaseMilliseconds: Int
+
+    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int, retentionSeconds: Int, leaseMilliseconds: Int) {
+        self.redis = redis
+        self.keys = keys
+        self.streamMaxLength = streamMaxLength
+        self.retentionMilliseconds = retentionSeconds * 1000
+        self.leaseMilliseconds = leaseMilliseconds
+    }
+
+    /// A task id split into its parts.
+    public struct TaskID: Sendable, Equatable {
+        public var instanceId: String
+        public var epoch: Int
+        public var handler: String
+
+        public init(instanceId: String, epoch: Int, handler: String) {
+            self.instanceId = instanceId
+            self.epoch = epoch
+            self.handler = handler
+        }
+
+        public init?(_ text: String) {
+            let parts = text.split(separator: "~", omittingEmptySubsequences: false)
+            guard parts.count == 3, let epoch = Int(parts[1]), Identifier.isValid(String(parts[0])), Identifier.isValid(String(parts[2])) else {
+                return nil
+            }
+            self.init(instanceId: String(parts[0]), epoch: epoch, handler: String(parts[2]))
+        }
+
+        public var text: String { "\(instanceId)~\(epoch)~\(handler)" }
+    }
+
+    /// A task handed to a worker.
+    public struct LeasedTask: Sendable {
+        public var id: TaskID
+        public var blockId: String
+        public var params: JSONValue
+        public var context: JSONValue
+        public var attempt: Int
+        public var leaseExpiresAt: Int64
+        public var latestCheckpoint: JSONValue?
+    }
+
+    /// Runner side: hands the current block to the workers.
+    public func dispatch(_ instance: Instance, epoch: Int, block: String, step: StepBlock, params: JSONValue,
+                         nextIndex: Int, nextBlock: String?, nowMilliseconds: Int64) async throws {
+        let id = TaskID(instanceId: instance.id, epoch: epoch, handler: step.handler)
+        let p = keys.partition(of: instance.id)
+        let reply = try await redis.run(
+            LuaScripts.dispatchTask,
+            keys: [keys.instance(instance.id), keys.leases(p), keys.tasks(p, handler: step.handler), keys.wakeChannel(p)],
+            arguments: [
+                .init(instance.id), .init(epoch), .init(String(nowMilliseconds)), .init(id.text), .init(block), .init(step.handler),
+                .init(bytes: params.encoded()), .init(nextIndex), .init(nextBlock ?? ""), .init(step.retry.maxAttempts),
+                .init(step.retry.backoffMilliseconds), .init(JSONValue.format(step.retry.multiplier)),
+            ])
+        if case .error(let message) = reply {
+            if message.hasPrefix("FENCED") { throw SluiceError.conflict("fenced: \(message)") }
+            throw RedisClientError.server(message)
+        }
+    }
+
+    /// Takes up to `limit` ready tasks of `handler` from all partitions (two round trips).
+    public func lease(handler: String, worker: String, limit: Int, nowMilliseconds: Int64) async throws -> [LeasedTask] {
+        let now = String(nowMilliseconds)
+        let candidates = try await redis.pipeline(keys.allPartitions.map { p in
+            RedisCommand("ZRANGEBYSCORE", [.init(keys.tasks(p, handler: handler)), "-inf", .init(now), "LIMIT", "0", .init(limit)])
+        }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
+        guard !candidates.isEmpty else { return [] }
+        let replies = try await redis.runAll(LuaScripts.leaseTask, candidates.prefix(limit * 2).map { task in
+            let p = keys.partition(of: task.instanceId)
+            let id = task.instanceId
+            return (keys: [keys.instance(id), keys.context(id), keys.tasks(p, handler: task.handler), keys.taskLeases(p),
+                           keys.checkpoints(id), keys.checkpointData(id)],
+                    arguments: [RedisArgument(task.text), RedisArgument(worker), RedisArgument(now), RedisArgument(leaseMilliseconds)])
+        })
+        var leased: [LeasedTask] = []
+        for (task, reply) in zip(candidates, replies) {
+            guard case .array(let parts) = try reply.throwingServerError(), parts.count == 4, let fields = parts[0].fields,
+                  let expires = parts[3].int else { continue }
+            let context = JSONValue.object((parts[1].fields ?? [:]).compactMapValues { try? JSONValue.parse(Array($0.utf8)) })
+            leased.append(LeasedTask(
+                id: task, blockId: fields["task_block"] ?? "",
+                params: fields["task_params"].flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .object([:]),
+                context: context, attempt: fields["task_attempt"].flatMap(Int.init) ?? 1, leaseExpiresAt: Int64(expires),
+                latestCheckpoint: parts[2].string.flatMap { try? JSONValue.parse(Array($0.utf8)) }))
+            if leased.count == limit { break }
+        }
+        return leased
+    }
+
+    public func heartbeat(_ task: TaskID, worker: String, nowMilliseconds: Int64) async throws -> Int64 {
+        let p = keys.partition(of: task.instanceId)
+        let reply = try await redis.run(
+            LuaScripts.heartbeatTask, keys: [keys.instance(task.instanceId), keys.taskLeases(p)],
+            arguments: [.init(task.text), .init(worker), .init(String(nowMilliseconds)), .init(leaseMilliseconds)])
+        return Int64(try Self.check(reply).int ?? 0)
+    }
+
+    public enum Result: Sendable {
+        case completed(output: JSONValue, contextPatch: [String: JSONValue])
+        case failed(message: String, retryable: Bool)
+    }
+
+    /// Completion or failure from the worker that holds the lease; `SluiceError.conflict` otherwise.
+    public func finish(_ task: TaskID, worker: String, _ result: Result, nowMilliseconds: Int64) async throws -> InstanceState {
+        let p = keys.partition(of: task.instanceId)
+        let id = task.instanceId
+        var arguments: [RedisArgument] = [.init(task.text), .init(worker), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds)]
+        switch result {
+        case .completed(let output, let patch):
+            let pairs = patch.sorted { $0.key < $1.key }.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
+            arguments += ["complete", .init(bytes: output.encoded()), .init(Clock.rfc3339(milliseconds: nowMilliseconds)), .init(pairs.count / 2)] + pairs
+        case .failed(let message, let retryable):
+            arguments += ["fail", .init(message), retryable ? "1" : "0", "0"]
+        }
+        let reply = try await redis.run(
+            LuaScripts.finishTask,
+            keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.tasks(p, handler: task.handler),
+                   keys.taskLeases(p), keys.wakeChannel(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+            arguments: arguments)
+        guard let state = try Self.check(reply).string.flatMap(InstanceState.init(rawValue:)) else {
+            throw RedisClientError(.unexpectedReply, "finish_task returned \(reply)")
+        }
+        return state
+    }
+
+    /// Sweeper side: re-queues tasks whose worker lease expired; returns how many.
+    public func requeueExpired(nowMilliseconds: Int64, limit: Int = 100) async throws -> Int {
+        let now = String(nowMilliseconds)
+        let expired = try await redis.pipeline(keys.allPartitions.map { p in
+            RedisCommand("ZRANGEBYSCORE", [.init(keys.taskLeases(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)])
+        }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
+        let replies = try await redis.runAll(LuaScripts.expireTask, expired.map { task in
+            let p = keys.partition(of: task.instanceId)
+            return (keys: [keys.instance(task.instanceId), keys.tasks(p, handler: task.handler), keys.taskLeases(p), keys.wakeChannel(p)],
+                    arguments: [RedisArgument(task.text), RedisArgument(now)])
+        })
+        return replies.filter { $0 == .integer(1) }.count
+    }
+
+    private static func check(_ reply: RedisReply) throws -> RedisReply {
+        if case .error(let message) = reply {
+            if message.hasPrefix("CONFLICT") { throw SluiceError.conflict("the worker no longer holds this task's lease") }
+            throw RedisClientError.server(message)
+        }
+        return reply
+    }
+}

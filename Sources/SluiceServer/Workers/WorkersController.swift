@@ -1,0 +1,111 @@
+import Hummingbird
+import SluiceCore
+
+/// The workers protocol: poll (long-poll), heartbeat, complete, fail.
+struct WorkersController {
+    let tasks: TaskStore
+
+    func addRoutes(to router: Router<SluiceRequestContext>) {
+        router.post("/workers/tasks/poll", use: poll)
+        router.post("/workers/tasks/{task_id}/heartbeat", use: heartbeat)
+        router.post("/workers/tasks/{task_id}/complete", use: complete)
+        router.post("/workers/tasks/{task_id}/fail", use: fail)
+    }
+
+    @Sendable func poll(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let body = try await WorkerBody(request.jsonBody(context: context))
+        let handler = try body.identifier("handler")
+        let worker = try body.identifier("worker_id")
+        let limit = try body.integer("limit", default: 1, in: 1...100)
+        let waitMilliseconds = try body.integer("wait_ms", default: 0, in: 0...30_000)
+        let deadline = ContinuousClock.now + .milliseconds(waitMilliseconds)
+        while true {
+            let leased = try await tasks.lease(handler: handler, worker: worker, limit: limit, nowMilliseconds: Clock.nowMilliseconds())
+            if !leased.isEmpty || ContinuousClock.now >= deadline {
+                return JSONValue.array(leased.map(Self.json)).response(status: .ok)
+            }
+            // Long-poll: look again shortly (a handful of round trips per second per waiting worker).
+            try await Task.sleep(for: min(.milliseconds(100), deadline - ContinuousClock.now))
+        }
+    }
+
+    @Sendable func heartbeat(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let task = try taskID(context)
+        let body = try await WorkerBody(request.jsonBody(context: context))
+        let expires = try await tasks.heartbeat(task, worker: try body.identifier("worker_id"), nowMilliseconds: Clock.nowMilliseconds())
+        return JSONValue.object(["task_id": .string(task.text), "lease_expires_at": .string(Clock.rfc3339(milliseconds: expires))]).response(status: .ok)
+    }
+
+    @Sendable func complete(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let task = try taskID(context)
+        let body = try await WorkerBody(request.jsonBody(context: context))
+        let worker = try body.identifier("worker_id")
+        let output = body.object["output"] ?? .object([:])
+        var patch: [String: JSONValue] = [:]
+        switch body.object["context"] {
+        case nil, .null?: break
+        case .object(let object)?: patch = object
+        default: throw SluiceError.invalid(field: "context", message: "context must be a JSON object (shallow-merged into the instance context)")
+        }
+        let state = try await tasks.finish(task, worker: worker, .completed(output: output, contextPatch: patch), nowMilliseconds: Clock.nowMilliseconds())
+        return JSONValue.object(["task_id": .string(task.text), "instance_state": .string(state.rawValue)]).response(status: .ok)
+    }
+
+    @Sendable func fail(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let task = try taskID(context)
+        let body = try await WorkerBody(request.jsonBody(context: context))
+        let worker = try body.identifier("worker_id")
+        guard case .string(let message)? = body.object["error"] else {
+            throw SluiceError.invalid(field: "error", message: "error is required: a message saying what went wrong")
+        }
+        let retryable: Bool
+        switch body.object["retryable"] {
+        case nil, .null?: retryable = true
+        case .bool(let flag)?: retryable = flag
+        default: throw SluiceError.invalid(field: "retryable", message: "retryable must be true or false")
+        }
+        let state = try await tasks.finish(task, worker: worker, .failed(message: message, retryable: retryable), nowMilliseconds: Clock.nowMilliseconds())
+        return JSONValue.object(["task_id": .string(task.text), "instance_state": .string(state.rawValue)]).response(status: .ok)
+    }
+
+    private func taskID(_ context: SluiceRequestContext) throws -> TaskStore.TaskID {
+        guard let task = TaskStore.TaskID(try context.parameters.require("task_id")) else { throw APIError.notFound("task not found") }
+        return task
+    }
+
+    static func json(_ task: TaskStore.LeasedTask) -> JSONValue {
+        .object([
+            "task_id": .string(task.id.text), "instance_id": .string(task.id.instanceId), "block_id": .string(task.blockId),
+            "handler": .string(task.id.handler), "params": task.params, "context": task.context,
+            "attempt": .number(Double(task.attempt)), "lease_expires_at": .string(Clock.rfc3339(milliseconds: task.leaseExpiresAt)),
+            "latest_checkpoint": task.latestCheckpoint ?? .null,
+        ])
+    }
+}
+
+/// A worker request body with typed field access (422 naming the field).
+struct WorkerBody {
+    let object: [String: JSONValue]
+
+    init(_ body: JSONValue) throws {
+        guard case .object(let object) = body else { throw SluiceError.invalid(field: "body", message: "body must be a JSON object") }
+        self.object = object
+    }
+
+    func identifier(_ name: String) throws -> String {
+        guard case .string(let value)? = object[name], Identifier.isValid(value) else {
+            throw SluiceError.invalid(field: name, message: "\(name) is required: \(Identifier.rule)")
+        }
+        return value
+    }
+
+    func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws -> Int {
+        switch object[name] {
+        case nil, .null?: return value
+        case .number(let number)? where number.rounded() == number && range.contains(Int(exactly: number) ?? Int.min):
+            return Int(number)
+        default:
+            throw SluiceError.invalid(field: name, message: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+    }
+}

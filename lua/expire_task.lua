@@ -1,0 +1,23 @@
+-- expire_task: a task whose worker lease expired (no heartbeat) is queued again for another
+-- worker with attempt + 1. Only if the lease is still expired (a heartbeat may have just won).
+--
+-- KEYS[1]  {p}:i:<id>              instance hash
+-- KEYS[2]  {p}:tasks:<handler>     zset task id -> due ms
+-- KEYS[3]  {p}:tasklease           zset task id -> lease expiry ms
+-- KEYS[4]  {p}:wake                shard channel
+-- ARGV[1]  task id
+-- ARGV[2]  now ms
+--
+-- Returns  1 when re-queued, 0 otherwise
+local inst, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local task, now = ARGV[1], tonumber(ARGV[2])
+local expiry = redis.call('ZSCORE', tasklease, task)
+if not expiry or tonumber(expiry) > now then return 0 end
+redis.call('ZREM', tasklease, task)
+local current = redis.call('HMGET', inst, 'task_id', 'state', 'id')
+if current[1] ~= task or current[2] ~= 'running' then return 0 end
+redis.call('HINCRBY', inst, 'task_attempt', 1)
+redis.call('HSET', inst, 'task_worker', '')
+redis.call('ZADD', tasks, now, task)
+redis.call('SPUBLISH', channel, current[3])
+return 1

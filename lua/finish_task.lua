@@ -1,0 +1,83 @@
+-- finish_task: a worker reports a task complete or failed. Applied only while that worker holds
+-- the task's lease (else CONFLICT and nothing changes).
+--   complete: the output becomes the step output, the context patch is merged, the instance
+--             goes on with the next block (or completes).
+--   fail:     retried per the block's retry policy (the task is queued again after a backoff),
+--             otherwise the instance fails.
+--
+-- KEYS[1]  {p}:i:<id>              instance hash
+-- KEYS[2]  {p}:i:<id>:ctx          context hash
+-- KEYS[3]  {p}:i:<id>:out          outputs hash
+-- KEYS[4]  {p}:i:<id>:ev           event stream
+-- KEYS[5]  {p}:ready               zset id -> due ms
+-- KEYS[6]  {p}:tasks:<handler>     zset task id -> due ms
+-- KEYS[7]  {p}:tasklease           zset task id -> lease expiry ms
+-- KEYS[8]  {p}:wake                shard channel
+-- KEYS[9..] the instance's other keys, to expire together when it finishes
+-- ARGV[1]  task id
+-- ARGV[2]  worker id
+-- ARGV[3]  now ms
+-- ARGV[4]  stream maxlen
+-- ARGV[5]  retention ms
+-- ARGV[6]  complete | fail
+-- ARGV[7]  complete: output JSON;  fail: error message
+-- ARGV[8]  complete: RFC 3339 time of the output;  fail: '1' when retryable
+-- ARGV[9]  number of context key/value pairs to merge (complete), followed by the pairs
+--
+-- Returns  the instance state afterwards
+-- Errors   "CONFLICT lease lost"
+local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local f = redis.call('HMGET', inst, 'task_id', 'task_worker', 'state', 'id', 'task_block', 'task_attempt',
+  'task_next_index', 'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier')
+local expiry = redis.call('ZSCORE', tasklease, task)
+if f[1] ~= task or f[2] ~= worker or f[3] ~= 'running' or not expiry or tonumber(expiry) < now then
+  return redis.error_reply('CONFLICT lease lost')
+end
+local id, block, attempt = f[4], f[5], tonumber(f[6])
+redis.call('ZREM', tasklease, task)
+
+local function clear_task()
+  redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
+    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker')
+end
+
+local function finish(final, err)
+  clear_task()
+  redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
+  redis.call('ZREM', ready, id)
+  state_event(ev, maxlen, id, final)
+  for i = 1, #KEYS do
+    if i < 5 or i > 8 then redis.call('PEXPIRE', KEYS[i], retention) end
+  end
+  wake(channel, id)
+  return final
+end
+
+if action == 'fail' then
+  local err = '{"error":' .. cjson.encode(ARGV[7]) .. ',"block_id":' .. cjson.encode(block) .. ',"attempts":' .. attempt .. '}'
+  if ARGV[8] == '1' and attempt < tonumber(f[9]) then
+    local delay = tonumber(f[10]) * (tonumber(f[11]) ^ (attempt - 1))
+    redis.call('HSET', inst, 'task_attempt', attempt + 1, 'task_worker', '', 'last_error', err, 'updated_at', now)
+    redis.call('ZADD', tasks, now + math.floor(delay), task)
+    wake(channel, id)
+    return 'running'
+  end
+  return finish('failed', err)
+end
+
+local pairs_count = tonumber(ARGV[9])
+if pairs_count > 0 then redis.call('HSET', ctx, unpack(ARGV, 10, 9 + 2 * pairs_count)) end
+local n = redis.call('HINCRBY', inst, 'outputs', 1)
+local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. ARGV[7] .. ',"created_at":"' .. ARGV[8] .. '"'
+redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
+emit(ev, maxlen, 'output', record .. '}')
+local next_block = f[8]
+redis.call('HSET', inst, 'block_index', f[7], 'current_block', next_block, 'attempt', 0)
+if next_block == '' then return finish('completed', '') end
+clear_task()
+redis.call('HSET', inst, 'state', 'scheduled', 'updated_at', now)
+redis.call('ZADD', ready, now, id)
+state_event(ev, maxlen, id, 'scheduled')
+wake(channel, id)
+return 'scheduled'

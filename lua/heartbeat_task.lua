@@ -1,0 +1,21 @@
+-- heartbeat_task: extends the lease of a task the worker still holds.
+--
+-- KEYS[1]  {p}:i:<id>              instance hash
+-- KEYS[2]  {p}:tasklease           zset task id -> lease expiry ms
+-- ARGV[1]  task id
+-- ARGV[2]  worker id
+-- ARGV[3]  now ms
+-- ARGV[4]  lease ms
+--
+-- Returns  the new lease expiry ms
+-- Errors   "CONFLICT lease lost" when the worker no longer holds the task
+local inst, tasklease = KEYS[1], KEYS[2]
+local task, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local current = redis.call('HMGET', inst, 'task_id', 'task_worker')
+local expiry = redis.call('ZSCORE', tasklease, task)
+if current[1] ~= task or current[2] ~= worker or not expiry or tonumber(expiry) < now then
+  return redis.error_reply('CONFLICT lease lost')
+end
+local expires = now + tonumber(ARGV[4])
+redis.call('ZADD', tasklease, expires, task)
+return expires

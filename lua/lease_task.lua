@@ -1,0 +1,30 @@
+-- lease_task: a worker takes a queued task: it leaves the handler's queue and gets a lease.
+-- The worker receives the params, the context and the instance's latest checkpoint.
+--
+-- KEYS[1]  {p}:i:<id>              instance hash
+-- KEYS[2]  {p}:i:<id>:ctx          context hash
+-- KEYS[3]  {p}:tasks:<handler>     zset task id -> due ms
+-- KEYS[4]  {p}:tasklease           zset task id -> lease expiry ms
+-- KEYS[5]  {p}:i:<id>:cp           list of checkpoint ids, oldest first
+-- KEYS[6]  {p}:i:<id>:cpd          hash checkpoint id -> checkpoint JSON
+-- ARGV[1]  task id
+-- ARGV[2]  worker id
+-- ARGV[3]  now ms
+-- ARGV[4]  lease ms
+--
+-- Returns  {instance fields (HGETALL), context (HGETALL), latest checkpoint JSON or false,
+--          lease expiry ms}; nil when the task is gone or already taken
+local inst, ctx, tasks, tasklease, cp, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local task, worker, now, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local due = redis.call('ZSCORE', tasks, task)
+if not due or tonumber(due) > now then return nil end
+redis.call('ZREM', tasks, task)
+local current = redis.call('HMGET', inst, 'task_id', 'state')
+if current[1] ~= task or current[2] ~= 'running' then return nil end
+local expires = now + lease
+redis.call('ZADD', tasklease, expires, task)
+redis.call('HSET', inst, 'task_worker', worker)
+local checkpoint = false
+local latest = redis.call('LINDEX', cp, -1)
+if latest then checkpoint = redis.call('HGET', cpd, latest) end
+return {redis.call('HGETALL', inst), redis.call('HGETALL', ctx), checkpoint, expires}
