@@ -14,6 +14,14 @@ public final class RedisClient: Sendable {
     let logger: Logger
     private let slots: [ConnectionSlot]
     private let nextSlot = NIOLockedValueBox(0)
+    private let counters = NIOLockedValueBox((roundTrips: 0, commands: 0))
+
+    /// Round trips (a command, or a pipeline of commands) and commands sent so far.
+    public var sent: (roundTrips: Int, commands: Int) { counters.withLockedValue { $0 } }
+
+    func count(commands: Int) {
+        counters.withLockedValue { $0 = ($0.roundTrips + 1, $0.commands + commands) }
+    }
 
     public init(
         configuration: RedisConfiguration,
@@ -28,7 +36,8 @@ public final class RedisClient: Sendable {
 
     /// Sends one command on the next pooled connection. Error replies are returned as `.error`.
     public func send(_ command: RedisCommand) async throws -> RedisReply {
-        try await connection().send(command)
+        count(commands: 1)
+        return try await connection().send(command)
     }
 
     /// Sends one command and throws a `.server` error for an error reply.
@@ -46,7 +55,8 @@ public final class RedisClient: Sendable {
     /// Writes the commands together on one connection (one flush, one round trip) and returns
     /// their replies in order; error replies stay in the array.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
-        try await connection().pipeline(commands)
+        count(commands: commands.count)
+        return try await connection().pipeline(commands)
     }
 
     /// Closes every pooled connection. Commands sent afterwards fail with `.shutdown`.

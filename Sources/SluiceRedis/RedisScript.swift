@@ -25,8 +25,10 @@ extension RedisClient {
     /// Runs `script`; error replies are returned as `.error` (scripts report domain errors that way).
     public func run(_ script: RedisScript, keys: [String], arguments: [RedisArgument] = []) async throws -> RedisReply {
         let connection = try await connection()
+        count(commands: 1)
         let reply = try await connection.send(script.command(keys: keys, arguments: arguments))
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            count(commands: 1)
             return try await connection.send(script.evalCommand(keys: keys, arguments: arguments))
         }
         return reply
@@ -39,9 +41,11 @@ extension RedisClient {
     public func runAll(_ script: RedisScript, _ calls: [(keys: [String], arguments: [RedisArgument])]) async throws -> [RedisReply] {
         guard !calls.isEmpty else { return [] }
         let connection = try await connection()
+        count(commands: calls.count)
         var replies = try await connection.pipeline(calls.map { script.command(keys: $0.keys, arguments: $0.arguments) })
         let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false } }
         if !missing.isEmpty {
+            count(commands: missing.count)
             let retried = try await connection.pipeline(missing.map { script.evalCommand(keys: calls[$0].keys, arguments: calls[$0].arguments) })
             for (index, reply) in zip(missing, retried) { replies[index] = reply }
         }

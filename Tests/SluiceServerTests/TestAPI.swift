@@ -13,8 +13,9 @@ struct TestAPI {
     let redis: RedisClient
     let configuration: SluiceConfiguration
 
-    static func make(_ adjust: (inout SluiceConfiguration) -> Void = { _ in }) async throws -> TestAPI {
-        let server = try await TestRedis.shared()
+    static func make(server: RedisServerProcess? = nil, _ adjust: (inout SluiceConfiguration) -> Void = { _ in }) async throws -> TestAPI {
+        let shared = server == nil ? try await TestRedis.shared() : nil
+        guard let server = server ?? shared else { throw SluiceError.notFound("no test redis") }
         var configuration = SluiceConfiguration()
         configuration.keyPrefix = TestRedis.uniquePrefix("api")
         configuration.partitions = 8

@@ -78,7 +78,9 @@ public struct TaskStore: Sendable {
             RedisCommand("ZRANGEBYSCORE", [.init(keys.tasks(p, handler: handler)), "-inf", .init(now), "LIMIT", "0", .init(limit)])
         }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
         guard !candidates.isEmpty else { return [] }
-        let replies = try await redis.runAll(LuaScripts.leaseTask, candidates.prefix(limit * 2).map { task in
+        // Lease no more than asked: a leased task that is not returned would sit until its lease expires.
+        let chosen = Array(candidates.prefix(limit))
+        let replies = try await redis.runAll(LuaScripts.leaseTask, chosen.map { task in
             let p = keys.partition(of: task.instanceId)
             let id = task.instanceId
             return (keys: [keys.instance(id), keys.context(id), keys.tasks(p, handler: task.handler), keys.taskLeases(p),
@@ -86,7 +88,7 @@ public struct TaskStore: Sendable {
                     arguments: [RedisArgument(task.text), RedisArgument(worker), RedisArgument(now), RedisArgument(leaseMilliseconds)])
         })
         var leased: [LeasedTask] = []
-        for (task, reply) in zip(candidates, replies) {
+        for (task, reply) in zip(chosen, replies) {
             guard case .array(let parts) = try reply.throwingServerError(), parts.count == 4, let fields = parts[0].fields,
                   let expires = parts[3].int else { continue }
             let context = JSONValue.object((parts[1].fields ?? [:]).compactMapValues { try? JSONValue.parse(Array($0.utf8)) })
@@ -95,7 +97,6 @@ public struct TaskStore: Sendable {
                 params: fields["task_params"].flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .object([:]),
                 context: context, attempt: fields["task_attempt"].flatMap(Int.init) ?? 1, leaseExpiresAt: Int64(expires),
                 latestCheckpoint: parts[2].string.flatMap { try? JSONValue.parse(Array($0.utf8)) }))
-            if leased.count == limit { break }
         }
         return leased
     }

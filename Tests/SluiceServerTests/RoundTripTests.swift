@@ -1,0 +1,74 @@
+import Foundation
+import SluiceCore
+import SluiceRedis
+import SluiceTestSupport
+import Testing
+
+/// targets.md S7: each write endpoint is one script call in one round trip, each read at most
+/// two commands. Redis counts the script calls (INFO commandstats, on a server of the test's
+/// own: commands run inside scripts are listed there too, so only EVALSHA/EVAL are compared);
+/// the client counts round trips and commands sent.
+@Suite(.serialized) struct RoundTripTests {
+    /// Commands Redis executed while `body` ran, by name (INFO/CONFIG of the counting excluded).
+    struct Counts: Equatable, CustomStringConvertible {
+        var scriptCalls: Int
+        var roundTrips: Int
+        var commands: Int
+        var description: String { "scripts=\(scriptCalls) roundTrips=\(roundTrips) commands=\(commands)" }
+    }
+
+    static func count(_ redis: RedisClient, api: RedisClient, _ body: () async throws -> Void) async throws -> Counts {
+        try await redis.execute("CONFIG", "RESETSTAT")
+        let before = api.sent
+        try await body()
+        let after = api.sent
+        let info = try await redis.execute("INFO", "commandstats").string ?? ""
+        var calls: [String: Int] = [:]
+        for line in info.split(separator: "\r\n") where line.hasPrefix("cmdstat_") {
+            let name = line.dropFirst("cmdstat_".count).split(separator: ":")[0]
+            guard let field = line.split(separator: ",").first(where: { $0.contains("calls=") }),
+                  let value = Int(field.split(separator: "=")[1]) else { continue }
+            calls[String(name)] = value
+        }
+        return Counts(
+            scriptCalls: (calls["evalsha"] ?? 0) + (calls["eval"] ?? 0),
+            roundTrips: after.roundTrips - before.roundTrips, commands: after.commands - before.commands)
+    }
+
+    @Test func writeEndpointsAreOneScriptCallAndReadsAtMostTwoCommands() async throws {
+        let server = try await TestRedis.start()
+        let api = try await TestAPI.make(server: server)
+        let counter = RedisClient(configuration: server.clientConfiguration)
+        defer { counter.shutdown() }
+        try await api.run { client in
+            let sequence: JSONValue = ["id": "s7", "blocks": [["id": "a", "type": "step", "handler": "ext"]]]
+            // Warm the script cache so EVALSHA hits (a NOSCRIPT fallback only happens once per server).
+            try await client.post("/sequences", sequence)
+            try await client.post("/instances", ["sequence_id": "s7", "id": "warm"])
+            try await client.post("/instances/warm/signals", ["signal_type": "pause"])
+            try await client.call(.delete, "/instances/warm")
+
+            let writes: [(String, () async throws -> Void)] = [
+                ("POST /sequences", { try await client.post("/sequences", sequence) }),
+                ("POST /instances/{id}/signals", { try await client.post("/instances/one/signals", ["signal_type": "pause"]) }),
+                ("DELETE /instances/{id}", { try await client.call(.delete, "/instances/one") }),
+            ]
+            try await client.post("/instances", ["sequence_id": "s7", "id": "one"])
+            for (name, call) in writes {
+                let counts = try await Self.count(counter, api: api.redis, call)
+                #expect(counts == Counts(scriptCalls: 1, roundTrips: 1, commands: 1), "\(name): \(counts)")
+            }
+            // Creating an instance also reads the sequence's latest version: the sequence is
+            // deployment-wide, in another hash slot than the instance's partition.
+            let create = try await Self.count(counter, api: api.redis) { try await client.post("/instances", ["sequence_id": "s7", "id": "two"]) }
+            #expect(create == Counts(scriptCalls: 2, roundTrips: 2, commands: 2), "POST /instances: \(create)")
+
+            let reads: [(String, String)] = [("GET /instances/{id}", "/instances/two"), ("GET /instances/{id}/outputs", "/instances/two/outputs"),
+                                             ("GET /sequences/{id}", "/sequences/s7?version=1")]
+            for (name, uri) in reads {
+                let counts = try await Self.count(counter, api: api.redis) { try await client.call(.get, uri) }
+                #expect(counts.scriptCalls == 0 && counts.roundTrips <= 1 && counts.commands <= 2, "\(name): \(counts)")
+            }
+        }
+    }
+}
