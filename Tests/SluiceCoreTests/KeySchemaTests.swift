@@ -49,6 +49,5 @@ import Testing
         #expect(keys.events(id) == "{sluice:0}:i:abc-123:ev")
         #expect(keys.ready(7) == "{sluice:7}:ready")
         #expect(keys.meta == "sluice:meta")
-        #expect(keys.sequenceVersion("expense", 2) == "sluice:seq:expense:v2")
     }
 }

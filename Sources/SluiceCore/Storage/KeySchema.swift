@@ -27,8 +27,8 @@ public struct KeySchema: Sendable, Equatable {
     // MARK: deployment-wide
 
     public var meta: String { "\(prefix):meta" }
+    /// All versions of a sequence in one hash (`latest`, `v<N>` → JSON): one key, one slot.
     public func sequence(_ id: String) -> String { "\(prefix):seq:\(id)" }
-    public func sequenceVersion(_ id: String, _ version: Int) -> String { "\(prefix):seq:\(id):v\(version)" }
 
     // MARK: per instance
 
