@@ -23,7 +23,7 @@ import Testing
         } catch let error as RedisClientError {
             #expect(error.code == .connectionClosed)
         }
-        #expect(ContinuousClock.now - killedAt < .seconds(1))
+        #expect(ContinuousClock.now - killedAt < .seconds(2))  // promptly (not after the 60 s timeout)
 
         // While the server is down, commands fail (not hang).
         do {
@@ -36,7 +36,7 @@ import Testing
         try await server.start()
         let restartedAt = ContinuousClock.now
         #expect(await eventually(timeout: .seconds(5)) { try await client.send(RedisCommand("PING")) == .status("PONG") })
-        #expect(ContinuousClock.now - restartedAt < .seconds(2))
+        #expect(ContinuousClock.now - restartedAt < .seconds(3))  // backoff is capped at 1 s
     }
 
     @Test func commandTimeoutFiresAndClosesTheConnection() async throws {

@@ -6,7 +6,9 @@ import Testing
 @Suite struct PipeliningTests {
     @Test func tenThousandPipelinedCommandsAnswerInOrder() async throws {
         let server = try await TestRedis.shared()
-        let connection = try await RedisConnection.connect(server.clientConfiguration)
+        var configuration = server.clientConfiguration
+        configuration.commandTimeout = .seconds(30)
+        let connection = try await RedisConnection.connect(configuration)
         defer { connection.close() }
         let key = TestRedis.uniquePrefix()
         let replies = try await connection.pipeline((0..<10_000).map { _ in RedisCommand("INCR", key) })
@@ -16,7 +18,9 @@ import Testing
 
     @Test func tenThousandConcurrentSendsOnOneConnectionGetTheirOwnReplies() async throws {
         let server = try await TestRedis.shared()
-        let connection = try await RedisConnection.connect(server.clientConfiguration)
+        var configuration = server.clientConfiguration
+        configuration.commandTimeout = .seconds(30)  // 10,000 tasks on 2 busy cores: order matters here, not speed
+        let connection = try await RedisConnection.connect(configuration)
         defer { connection.close() }
         let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<10_000 {

@@ -46,11 +46,11 @@ import Testing
         let api = try await TestAPI.make()
         try await api.run(engine: true) { client in
             try await client.post("/sequences", ["id": "nap", "blocks": [
-                ["id": "zz", "type": "step", "handler": "sleep", "params": ["ms": 400]],
+                ["id": "zz", "type": "step", "handler": "sleep", "params": ["ms": 3000]],
                 ["id": "after", "type": "step", "handler": "noop"],
             ]])
             try await client.post("/instances", ["sequence_id": "nap", "id": "sleeper"])
-            let parked = try await api.waitUntil(client, "sleeper", timeout: .seconds(5)) { $0["current_block"] == "after" }
+            let parked = try await api.waitUntil(client, "sleeper") { $0["current_block"] == "after" }
             #expect(parked["state"] == "scheduled")
             #expect(parked["current_block"] == "after")
             // While it sleeps nobody holds it: it is only a due time in the ready queue.
@@ -58,7 +58,7 @@ import Testing
             let due = try await api.redis.execute(RedisCommand("ZSCORE", api.keys.ready(p), "sleeper")).string.flatMap(Double.init) ?? 0
             #expect(due > Double(Clock.nowMilliseconds()))
             #expect(try await api.redis.execute(RedisCommand("ZSCORE", api.keys.leases(p), "sleeper")) == .null)
-            let done = try await api.waitFor(client, "sleeper", state: "completed", timeout: .seconds(5))
+            let done = try await api.waitFor(client, "sleeper", state: "completed")
             #expect(done["state"] == "completed")
         }
     }

@@ -27,6 +27,19 @@ import Testing
         return (child, stderr)
     }
 
+    /// The port `sluice serve --port 0` bound, read from its log (a guessed free port can be
+    /// taken by another test in between).
+    static func boundPort(_ stderr: String, timeout: Duration = .seconds(30)) async -> Int? {
+        var port: Int?
+        _ = await eventually(timeout: timeout, every: .milliseconds(50)) {
+            let text = (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: "listening on 127.0.0.1:") else { return false }
+            port = Int(text[range.upperBound...].prefix { $0.isNumber })
+            return port != nil
+        }
+        return port
+    }
+
     static func get(_ url: String) async -> (Int, String)? {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
@@ -58,10 +71,10 @@ import Testing
 
     @Test func embeddedRedisServesHealthAndStopsWithTheServer() async throws {
         let directory = Self.temporaryDirectory()
-        let port = try TestRedis.freePort()
         let (child, stderr) = try Self.launch(
-            ["serve", "--port", String(port), "--data-dir", directory + "/data"], environment: [:], in: directory)
+            ["serve", "--port", "0", "--data-dir", directory + "/data"], environment: [:], in: directory)
         defer { child.terminate(signal: SIGKILL) }
+        let port = try #require(await Self.boundPort(stderr), "\((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")")
         let healthy = await eventually(timeout: .seconds(20), every: .milliseconds(100)) {
             await Self.get("http://127.0.0.1:\(port)/healthz")?.0 == 200
         }
@@ -92,7 +105,7 @@ import Testing
         redis.shutdown()
         let directory = Self.temporaryDirectory()
         let (child, stderr) = try Self.launch(
-            ["serve", "--port", String(try TestRedis.freePort())],
+            ["serve", "--port", "0"],
             environment: ["SLUICE_REDIS_URL": "unix://\(server.socketPath)", "SLUICE_KEY_PREFIX": prefix, "SLUICE_PARTITIONS": "16"],
             in: directory)
         defer { child.terminate(signal: SIGKILL) }
@@ -104,10 +117,10 @@ import Testing
 
     @Test func jsonLogsAreOneObjectPerLine() async throws {
         let directory = Self.temporaryDirectory()
-        let port = try TestRedis.freePort()
         let (child, stderr) = try Self.launch(
-            ["serve", "--port", String(port), "--data-dir", directory + "/data"], environment: ["SLUICE_LOG_FORMAT": "json"], in: directory)
+            ["serve", "--port", "0", "--data-dir", directory + "/data"], environment: ["SLUICE_LOG_FORMAT": "json"], in: directory)
         defer { child.terminate(signal: SIGKILL) }
+        let port = try #require(await Self.boundPort(stderr))
         #expect(await eventually(timeout: .seconds(20), every: .milliseconds(100)) {
             await Self.get("http://127.0.0.1:\(port)/healthz")?.0 == 200
         })

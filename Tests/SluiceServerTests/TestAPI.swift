@@ -20,7 +20,9 @@ struct TestAPI {
         configuration.keyPrefix = TestRedis.uniquePrefix("api")
         configuration.partitions = 8
         adjust(&configuration)
-        return TestAPI(redis: RedisClient(configuration: server.clientConfiguration), configuration: configuration)
+        var redisConfiguration = server.clientConfiguration
+        redisConfiguration.commandTimeout = .seconds(10)  // tests run in parallel on 2 cores
+        return TestAPI(redis: RedisClient(configuration: redisConfiguration), configuration: configuration)
     }
 
     var keys: KeySchema { configuration.keys }
@@ -43,11 +45,11 @@ struct TestAPI {
     }
 
     /// Polls the instance until it is in `state` (or `timeout`); returns its last JSON.
-    func waitFor(_ client: TestClient, _ id: String, state: String, timeout: Duration = .seconds(10)) async throws -> JSONValue {
+    func waitFor(_ client: TestClient, _ id: String, state: String, timeout: Duration = .seconds(30)) async throws -> JSONValue {
         try await waitUntil(client, id, timeout: timeout) { $0["state"] == .string(state) }
     }
 
-    func waitUntil(_ client: TestClient, _ id: String, timeout: Duration = .seconds(10), _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
+    func waitUntil(_ client: TestClient, _ id: String, timeout: Duration = .seconds(30), _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         var last = JSONValue.null
         while ContinuousClock.now < deadline {

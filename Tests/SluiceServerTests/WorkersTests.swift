@@ -46,14 +46,14 @@ import Testing
     }
 
     @Test func expiredLeaseRedeliversWithTheNextAttemptAndFencesTheStaleWorker() async throws {
-        let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 300; $0.sweepIntervalMilliseconds = 50 }
+        let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 1500; $0.sweepIntervalMilliseconds = 50 }
         try await api.run(engine: true) { client in
             try await client.post("/sequences", Self.expense)
             try await client.post("/instances", ["sequence_id": "pay", "id": "w-2", "context": ["amount": 1]])
             let first = try #require(try await pollOne(client, worker: "stale"))
             #expect(first["attempt"] == 1)
             // No heartbeat: the lease runs out and the sweeper hands the task out again.
-            let second = try #require(try await pollOne(client, worker: "fresh", wait: 5000))
+            let second = try #require(try await pollOne(client, worker: "fresh", wait: 10_000))
             #expect(second["task_id"] == first["task_id"])
             #expect(second["attempt"] == 2)
             let taskId = try #require(first["task_id"]?.stringValue)
