@@ -98,6 +98,26 @@ import Testing
     }
 }
 
+extension EngineTests {
+    @Test func stepTimeoutFailsASlowStep() async throws {
+        let api = try await TestAPI.make()
+        let silent = try SilentServer()
+        try await api.run(engine: true) { client in
+            try await client.post("/sequences", ["id": "slow", "blocks": [[
+                "id": "call", "type": "step", "handler": "http_request", "timeout_ms": 300,
+                "params": ["url": .string("http://127.0.0.1:\(silent.port)/"), "timeout_ms": 10_000],
+                "retry": ["max_attempts": 2, "backoff_ms": 10],
+            ]]])
+            let started = ContinuousClock.now
+            try await client.post("/instances", ["sequence_id": "slow", "id": "t-1"])
+            let failed = try await api.waitFor(client, "t-1", state: "failed")
+            #expect(failed.lookup("error.error") == "step timed out after 300 ms")
+            #expect(failed.lookup("error.attempts") == 2)
+            #expect(ContinuousClock.now - started < .seconds(8))  // not the 10 s of the HTTP call
+        }
+    }
+}
+
 enum TestRedisPort {
     /// A loopback port with nothing listening.
     static func unused() throws -> Int { try SluiceTestSupport.TestRedis.freePort() }

@@ -135,3 +135,50 @@ import Testing
         #expect(lines.contains { $0.contains("embedded redis started") })
     }
 }
+
+/// `sluice run` and `sluice sweep` as separate processes on a shared Redis.
+@Suite(.serialized) struct BackgroundCommandTests {
+    @Test func runAndSweepProcessesAdvanceInstancesAndStopOnSIGTERM() async throws {
+        let server = try await TestRedis.shared()
+        let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 1000; $0.sweepIntervalMilliseconds = 50 }
+        let environment = [
+            "SLUICE_REDIS_URL": "unix://\(server.socketPath)", "SLUICE_KEY_PREFIX": api.configuration.keyPrefix,
+            "SLUICE_PARTITIONS": String(api.configuration.partitions), "SLUICE_TASK_LEASE_MS": "1000", "SLUICE_SWEEP_INTERVAL_MS": "50",
+        ]
+        let (runner, runnerLog) = try ServeCommandTests.launch(["run"], environment: environment, in: ServeCommandTests.temporaryDirectory())
+        let (sweeper, sweeperLog) = try ServeCommandTests.launch(["sweep"], environment: environment, in: ServeCommandTests.temporaryDirectory())
+        defer {
+            runner.terminate(signal: SIGKILL)
+            sweeper.terminate(signal: SIGKILL)
+        }
+        try await api.run { client in
+            try await client.post("/sequences", ["id": "bg", "blocks": [
+                ["id": "a", "type": "step", "handler": "noop"],
+                ["id": "b", "type": "step", "handler": "remote"],
+            ]])
+            try await client.post("/instances", ["sequence_id": "bg", "id": "bg-1"])
+            // The runner process takes it to the external step; a worker takes the task and
+            // vanishes; the sweeper process hands it out again.
+            let first = try await client.post("/workers/tasks/poll", ["handler": "remote", "worker_id": "gone", "wait_ms": 20_000])
+            #expect(first.json.arrayValue?.first?["attempt"] == 1, "\((try? String(contentsOfFile: runnerLog, encoding: .utf8)) ?? "")")
+            let second = try await client.post("/workers/tasks/poll", ["handler": "remote", "worker_id": "here", "wait_ms": 20_000])
+            let task = try #require(second.json.arrayValue?.first, "\((try? String(contentsOfFile: sweeperLog, encoding: .utf8)) ?? "")")
+            #expect(task["attempt"] == 2)
+            let taskId = try #require(task["task_id"]?.stringValue)
+            #expect(try await client.post("/workers/tasks/\(taskId)/complete", ["worker_id": "here", "output": [:]]).status == .ok)
+            let done = try await api.waitFor(client, "bg-1", state: "completed")
+            #expect(done["state"] == "completed")
+        }
+        runner.send(SIGTERM)
+        sweeper.send(SIGTERM)
+        #expect(runner.wait(timeoutMilliseconds: 15_000) == 0)
+        #expect(sweeper.wait(timeoutMilliseconds: 15_000) == 0)
+    }
+
+    @Test func runNeedsARedisURL() throws {
+        let directory = ServeCommandTests.temporaryDirectory()
+        let (child, stderr) = try ServeCommandTests.launch(["run"], environment: [:], in: directory)
+        #expect(child.wait(timeoutMilliseconds: 10_000) == 2)
+        #expect(try String(contentsOfFile: stderr, encoding: .utf8) == "sluice: SLUICE_REDIS_URL is required for this command\n")
+    }
+}
