@@ -4,6 +4,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import SluiceCore
+import SluiceEngine
 import SluiceRedis
 
 /// What the HTTP application is built from. Tests build it the same way the CLI does.
@@ -13,12 +14,19 @@ public struct ServerDependencies: Sendable {
     public var registry: PrometheusCollectorRegistry
     /// Adds `GET /bench/noop`: the HTTP floor the benchmarks compare against.
     public var benchRoutes: Bool
+    /// Wake-ups from the process's pub/sub subscription (see `EngineServices`); without a
+    /// running subscription, streams fall back to `poll_ms`.
+    public var wakes: WakeRegistry
 
-    public init(configuration: SluiceConfiguration, redis: RedisClient, registry: PrometheusCollectorRegistry = SluiceMetrics.registry(), benchRoutes: Bool = false) {
+    public init(
+        configuration: SluiceConfiguration, redis: RedisClient, registry: PrometheusCollectorRegistry = SluiceMetrics.registry(),
+        benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry()
+    ) {
         self.configuration = configuration
         self.redis = redis
         self.registry = registry
         self.benchRoutes = benchRoutes
+        self.wakes = wakes
     }
 }
 
@@ -45,6 +53,11 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
         redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength,
         retentionSeconds: dependencies.configuration.retentionSeconds, leaseMilliseconds: dependencies.configuration.taskLeaseMilliseconds)
     WorkersController(tasks: tasks).addRoutes(to: router)
+    InstanceStreamController(
+        reader: EventStreamReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
+        limiter: StreamLimiter(maximum: dependencies.configuration.sseMaxStreams),
+        keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds
+    ).addRoutes(to: router)
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
     }

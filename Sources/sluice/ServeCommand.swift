@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceEngine
 import SluiceRedis
 import SluiceServer
 
@@ -52,11 +53,13 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("no API keys configured (SLUICE_API_KEYS_FILE): the API is open to anyone who can reach it")
         }
 
+        let wakes = WakeRegistry()
         services += EngineServices.make(
-            configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, sweeper: !noSweeper, logger: logger
+            configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, sweeper: !noSweeper,
+            wakes: wakes, logger: logger
         ).services
         let app = buildApplication(
-            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes),
+            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes),
             services: services, logger: logger)
         try await app.runService()
         redis.shutdown()

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import SluiceCore
+import SluiceEngine
 import SluiceRedis
 import SluiceServer
 import SluiceTestSupport
@@ -29,11 +30,14 @@ struct TestAPI {
 
     /// Runs `body` against the router; with `engine`, a runner and the wake-up subscription
     /// run alongside, as in `sluice serve`.
-    func run(engine: Bool = false, _ body: @Sendable (TestClient) async throws -> Void) async throws {
-        let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis), logger: Logger(label: "test"))
+    func run(engine: Bool = false, live: Bool = false, _ body: @Sendable (TestClient) async throws -> Void) async throws {
+        let wakes = WakeRegistry()
+        let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis, wakes: wakes), logger: Logger(label: "test"))
         defer { redis.shutdown() }
         let services = engine
-            ? EngineServices.make(configuration: configuration, redisConfiguration: redis.configuration, redis: redis, runner: true, sweeper: true, logger: Logger(label: "test")).services
+            ? EngineServices.make(
+                configuration: configuration, redisConfiguration: redis.configuration, redis: redis, runner: true, sweeper: true,
+                wakes: wakes, logger: Logger(label: "test")).services
             : []
         let background = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -41,7 +45,7 @@ struct TestAPI {
             }
         }
         defer { background.cancel() }
-        try await app.test(.router) { client in try await body(TestClient(client: client)) }
+        try await app.test(live ? .live : .router) { client in try await body(TestClient(client: client)) }
     }
 
     /// Polls the instance until it is in `state` (or `timeout`); returns its last JSON.
@@ -64,6 +68,7 @@ struct TestAPI {
 /// Thin JSON helpers over HummingbirdTesting's client.
 struct TestClient: Sendable {
     let client: any TestClientProtocol
+    var port: Int? { client.port }
 
     struct Reply: Sendable {
         var status: HTTPResponse.Status

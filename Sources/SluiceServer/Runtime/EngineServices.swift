@@ -12,16 +12,23 @@ public struct EngineServices {
 
     public static func make(
         configuration: SluiceConfiguration, redisConfiguration: RedisConfiguration, redis: RedisClient,
-        runner: Bool, sweeper: Bool, logger: Logger
+        runner: Bool, sweeper: Bool, wakes: WakeRegistry = WakeRegistry(), logger: Logger
     ) -> EngineServices {
         let keys = configuration.keys
         let doorbell = Doorbell()
-        // One subscription per process; a wake-up for any instance of a partition rings the
-        // runner (and, later, the SSE streams of that instance).
+        // One subscription per process; a wake-up for an instance rings the runner and the
+        // local SSE streams of that instance.
         let subscriber = RedisSubscriber(
             configuration: redisConfiguration, kind: .sharded, channels: keys.allPartitions.map(keys.wakeChannel),
-            logger: Logger(label: "sluice.pubsub"), onSubscribed: { doorbell.ring() },
-            onMessage: { _ in doorbell.ring() })
+            logger: Logger(label: "sluice.pubsub"),
+            onSubscribed: {
+                doorbell.ring()
+                wakes.wakeAll()
+            },
+            onMessage: { message in
+                doorbell.ring()
+                wakes.wake(String(buffer: message.payload))
+            })
         var services: [any Service] = [subscriber]
         let tasks = TaskStore(
             redis: redis, keys: keys, streamMaxLength: configuration.streamMaxLength,

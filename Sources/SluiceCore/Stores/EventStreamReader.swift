@@ -1,0 +1,86 @@
+import SluiceRedis
+
+/// Reads an instance's event stream incrementally for SSE: the events after an id, the
+/// instance's state, and whether events after that id were trimmed away (a gap).
+public struct EventStreamReader: Sendable {
+    public let redis: RedisClient
+    public let keys: KeySchema
+
+    public init(redis: RedisClient, keys: KeySchema) {
+        self.redis = redis
+        self.keys = keys
+    }
+
+    public struct Event: Sendable, Equatable {
+        /// The stream entry id (`1700000000000-0`), sent as the SSE `id:`.
+        public var id: String
+        /// `state`, `output`, `escalation`.
+        public var type: String
+        /// JSON text, sent as the SSE `data:` as stored.
+        public var data: String
+    }
+
+    public struct Batch: Sendable {
+        public var events: [Event]
+        /// nil when the instance does not exist (never did, deleted or expired).
+        public var state: InstanceState?
+        /// Events after `after` were trimmed before they could be read.
+        public var gap: Bool
+    }
+
+    /// Up to `count` events strictly after `after` ("0-0" for the start). One round trip;
+    /// `checkGap` adds XINFO STREAM to the same pipeline.
+    public func read(_ id: String, after: String, count: Int, checkGap: Bool) async throws -> Batch {
+        var commands = [
+            RedisCommand("XRANGE", keys.events(id), "(" + after, "+", "COUNT", String(count)),
+            RedisCommand("HGET", keys.instance(id), "state"),
+        ]
+        if checkGap { commands.append(RedisCommand("XINFO", "STREAM", keys.events(id))) }
+        let replies = try await redis.pipeline(commands)
+        var events: [Event] = []
+        for entry in try replies[0].throwingServerError().array ?? [] {
+            guard let parts = entry.array, parts.count == 2, let entryId = parts[0].string, let fields = parts[1].array else { continue }
+            var type = "", data = ""
+            var index = 0
+            while index + 1 < fields.count {
+                switch fields[index].string {
+                case "type": type = fields[index + 1].string ?? ""
+                case "data": data = fields[index + 1].string ?? ""
+                default: break
+                }
+                index += 2
+            }
+            events.append(Event(id: entryId, type: type, data: data))
+        }
+        let state = try replies[1].throwingServerError().string.flatMap(InstanceState.init(rawValue:))
+        var gap = false
+        if checkGap, after != "0-0", case .array(let info) = replies[2] {
+            // Redis 7: the largest id ever trimmed. Beyond what the client saw → it missed events.
+            var index = 0
+            while index + 1 < info.count {
+                if info[index].string == "max-deleted-entry-id", let deleted = info[index + 1].string {
+                    gap = Self.compare(deleted, after) > 0
+                }
+                index += 2
+            }
+        }
+        return Batch(events: events, state: state, gap: gap)
+    }
+
+    /// Orders stream ids `ms-seq`.
+    static func compare(_ a: String, _ b: String) -> Int {
+        func parts(_ id: String) -> (UInt64, UInt64) {
+            let split = id.split(separator: "-")
+            return (UInt64(split.first ?? "0") ?? 0, UInt64(split.count > 1 ? split[1] : "0") ?? 0)
+        }
+        let (x, y) = (parts(a), parts(b))
+        return x == y ? 0 : (x < y ? -1 : 1)
+    }
+
+    /// A valid stream id (`<ms>-<seq>` or `<ms>`), as clients send in Last-Event-ID.
+    public static func isValidID(_ text: String) -> Bool {
+        let split = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(split.count) else { return false }
+        return split.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isNumber) && UInt64($0) != nil }
+    }
+}

@@ -1,0 +1,162 @@
+import HTTPTypes
+import Hummingbird
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import SluiceCore
+import SluiceEngine
+
+/// `GET /instances/{id}/stream`: the instance's events as Server-Sent Events.
+///
+/// Each connection reads the durable stream itself, at most 32 events at a time, and writes
+/// them before reading more, so a slow client holds at most one batch in server memory. It
+/// waits between reads on a wake-up for its instance (from the process's one pub/sub
+/// subscription) or `poll_ms`, whichever comes first.
+struct InstanceStreamController {
+    let reader: EventStreamReader
+    let wakes: WakeRegistry
+    let limiter: StreamLimiter
+    let keepaliveSeconds: Int
+
+    static let batchSize = 32
+
+    func addRoutes(to router: Router<SluiceRequestContext>) {
+        router.get("/instances/{id}/stream", use: stream)
+    }
+
+    @Sendable func stream(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let pollMilliseconds = try Self.pollInterval(request)
+        var lastEventID = request.headers[SSEHeaders.lastEventID] ?? request.uri.queryParameters["last_event_id"].map(String.init)
+        if let given = lastEventID, !EventStreamReader.isValidID(given) {
+            throw APIError.badRequest("Last-Event-ID must be a stream id such as 1700000000000-0 (got '\(given)')", field: "last_event_id")
+        }
+        if lastEventID?.contains("-") == false { lastEventID = lastEventID.map { $0 + "-0" } }
+        guard let slot = limiter.acquire() else {
+            throw APIError(.unavailable, "too many open streams on this process (SLUICE_SSE_MAX_STREAMS); retry on another")
+        }
+        let reader = self.reader, wakes = self.wakes, keepalive = Int64(keepaliveSeconds) * 1000
+        let start = lastEventID
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no"]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { slot.release() }
+            let doorbell = Doorbell()
+            let unregister = wakes.register(id, doorbell)
+            defer { unregister() }
+            var session = StreamSession(after: start ?? "0-0", resumed: start != nil)
+            var lastWrite = ContinuousClock.now
+            while true {
+                let batch = try await reader.read(
+                    Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, checkGap: session.shouldCheckGap)
+                let (text, finished) = session.render(batch, instanceId: id)
+                if !text.isEmpty {
+                    try await writer.write(ByteBuffer(string: text))
+                    lastWrite = .now
+                }
+                if finished { break }
+                if batch.events.count == Self.batchSize { continue }  // lagging: drain before waiting
+                let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
+                if sinceWrite >= keepalive {
+                    try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                    lastWrite = .now
+                    continue
+                }
+                await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// `poll_ms`: default 500, clamped to [100, 5000]; not an integer → 400.
+    static func pollInterval(_ request: Request) throws -> Int64 {
+        guard let text = request.uri.queryParameters["poll_ms"] else { return 500 }
+        guard let value = Int64(text) else {
+            throw APIError.badRequest("query parameter poll_ms must be an integer (got '\(text)')", field: "poll_ms")
+        }
+        return min(max(value, 100), 5000)
+    }
+}
+
+/// The per-connection state of an instance stream: where it is, and what to send next.
+struct StreamSession {
+    var after: String
+    var resumed: Bool
+    var reads = 0
+
+    /// Trimming can only bite a client that resumes or falls behind.
+    var shouldCheckGap: Bool { resumed ? reads == 0 : false }
+
+    /// The SSE text for a batch, and whether the stream is over (done or error sent).
+    mutating func render(_ batch: EventStreamReader.Batch, instanceId: String) -> (String, Bool) {
+        defer { reads += 1 }
+        var text = ""
+        guard let state = batch.state else {
+            return (text + "event: error\ndata: {\"error\":\"instance not found\"}\n\n", true)
+        }
+        if batch.gap {
+            text += ": gap\n\n"
+            StreamMetrics.gaps.increment()
+        }
+        for event in batch.events {
+            text += "id: \(event.id)\nevent: \(event.type)\ndata: \(event.data)\n\n"
+            after = event.id
+            StreamMetrics.eventsSent.increment()
+            if event.type == "state", let terminal = Self.terminalState(in: event.data) {
+                return (text + "id: \(event.id)\nevent: done\ndata: {\"state\":\"\(terminal)\"}\n\n", true)
+            }
+        }
+        if batch.events.isEmpty, state.isTerminal {
+            // Reconnected after the end (or the terminal event was trimmed): done again.
+            return (text + "id: \(after)\nevent: done\ndata: {\"state\":\"\(state.rawValue)\"}\n\n", true)
+        }
+        return (text, false)
+    }
+
+    static func terminalState(in data: String) -> String? {
+        for state in ["completed", "failed", "cancelled"] where data.contains("\"state\":\"\(state)\"") { return state }
+        return nil
+    }
+}
+
+/// The process-wide cap on open streams (`SLUICE_SSE_MAX_STREAMS`).
+final class StreamLimiter: Sendable {
+    let maximum: Int
+    private let open = NIOLockedValueBox(0)
+
+    init(maximum: Int) { self.maximum = maximum }
+
+    struct Slot: Sendable {
+        let limiter: StreamLimiter
+        func release() { limiter.release() }
+    }
+
+    func acquire() -> Slot? {
+        let granted = open.withLockedValue { count -> Bool in
+            guard count < maximum else { return false }
+            count += 1
+            return true
+        }
+        guard granted else { return nil }
+        StreamMetrics.open.increment()
+        return Slot(limiter: self)
+    }
+
+    private func release() {
+        open.withLockedValue { $0 -= 1 }
+        StreamMetrics.open.decrement()
+    }
+
+    var count: Int { open.withLockedValue { $0 } }
+}
+
+enum SSEHeaders {
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    /// Tells nginx not to buffer the stream.
+    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+}
+
+enum StreamMetrics {
+    static let open = Meter(label: "sluice_sse_open_streams")
+    static let eventsSent = Counter(label: "sluice_sse_events_sent")
+    static let gaps = Counter(label: "sluice_sse_gaps")
+}
