@@ -14,6 +14,8 @@ public final class SequenceStore: Sendable {
     let redis: RedisClient
     let keys: KeySchema
     private let cache = NIOLockedValueBox<[String: Stored]>([:])
+    /// The latest version seen per sequence id (only a hint: Redis says which is latest).
+    private let latestSeen = NIOLockedValueBox<[String: Int]>([:])
 
     public init(redis: RedisClient, keys: KeySchema) {
         self.redis = redis
@@ -36,10 +38,16 @@ public final class SequenceStore: Sendable {
     /// One version (latest when nil), or nil when absent.
     public func get(_ id: String, version: Int? = nil) async throws -> Stored? {
         if let version, let cached = cache.withLockedValue({ $0["\(id)\u{0}\(version)"] }) { return cached }
-        let reply = try await redis.run(LuaScripts.getSequence, keys: [keys.sequence(id)], arguments: [.init(version.map(String.init) ?? "")])
+        let hint = version == nil ? latestSeen.withLockedValue { $0[id] } : nil
+        let reply = try await redis.run(
+            LuaScripts.getSequence, keys: [keys.sequence(id)],
+            arguments: [.init(version.map(String.init) ?? ""), .init(hint.map(String.init) ?? "")])
         switch try reply.throwingServerError() {
         case .null:
             return nil
+        case .array(let values) where values.count == 1:
+            // Still the version we hold: no need to read or parse it again.
+            if let number = values[0].int, let cached = cache.withLockedValue({ $0["\(id)\u{0}\(number)"] }) { return cached }
         case .array(let values) where values.count == 2:
             guard let number = values[0].int, case .string(let buffer) = values[1] else { break }
             let json = try JSONValue.parse(buffer.readableBytesView)
@@ -59,5 +67,6 @@ public final class SequenceStore: Sendable {
 
     private func remember(_ stored: Stored, id: String) {
         cache.withLockedValue { $0["\(id)\u{0}\(stored.version)"] = stored }
+        latestSeen.withLockedValue { $0[id] = max($0[id] ?? 0, stored.version) }
     }
 }
