@@ -14,31 +14,15 @@ public struct RedisCommand: Sendable {
     }
 
     /// Encodes the command as RESP with hiredis (`redisFormatCommandArgv`) into `buffer`.
+    /// The argument vector points straight into each argument's bytes (pinned one by one), so
+    /// the only allocation is hiredis's own output string.
     public func encode(into buffer: inout ByteBuffer) {
-        // hiredis needs stable pointers to every argument: copy them into one scratch area and
-        // build argv/argvlen beside it, in temporary allocations (on the stack when small) rather
-        // than three heap arrays per command. This runs once per command on the hot path.
         let count = arguments.count
-        var total = 0
-        for argument in arguments { total += argument.bytes.count }
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(total, 1)) { storage in
-            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { argvlen in
-                    let base = storage.baseAddress!
-                    var offset = 0
-                    for (index, argument) in arguments.enumerated() {
-                        let length = argument.bytes.count
-                        argument.bytes.withUnsafeBytes { source in
-                            if let source = source.baseAddress, length > 0 {
-                                UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: length)
-                            }
-                        }
-                        argv.initializeElement(at: index, to: UnsafePointer(base + offset))
-                        argvlen.initializeElement(at: index, to: length)
-                        offset += length
-                    }
+        withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
+                pin(0, argv, lengths) {
                     var target: UnsafeMutablePointer<CChar>?
-                    let written = redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, argvlen.baseAddress)
+                    let written = redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, lengths.baseAddress)
                     // redisFormatCommandArgv only fails on allocation failure.
                     precondition(written >= 0 && target != nil, "hiredis could not encode a command (out of memory)")
                     buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
@@ -47,6 +31,26 @@ public struct RedisCommand: Sendable {
             }
         }
     }
+
+    /// Keeps arguments `index...` pinned in memory while `body` runs, recording where they are.
+    private func pin(
+        _ index: Int, _ argv: UnsafeMutableBufferPointer<UnsafePointer<CChar>?>, _ lengths: UnsafeMutableBufferPointer<Int>,
+        _ body: () -> Void
+    ) {
+        guard index < arguments.count else { return body() }
+        arguments[index].bytes.withUnsafeBufferPointer { bytes in
+            argv[index] = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? Self.empty
+            lengths[index] = bytes.count
+            pin(index + 1, argv, lengths, body)
+        }
+    }
+
+    /// A valid pointer for empty arguments (hiredis copies zero bytes from it; never written).
+    nonisolated(unsafe) private static let empty: UnsafePointer<CChar> = {
+        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+        pointer.initialize(to: 0)
+        return UnsafePointer(pointer)
+    }()
 }
 
 /// One command argument: raw bytes.
