@@ -87,6 +87,7 @@ let package = Package(
             dependencies: [
                 "SluiceServer", "SluiceRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // Benchmark load generators (bench/README.md); built in release by the bench/ scripts.

@@ -18,6 +18,8 @@ public struct RedisCommand: Sendable {
     /// the only allocation is hiredis's own output string.
     public func encode(into buffer: inout ByteBuffer) {
         let count = arguments.count
+        // Pinning recurses once per argument: fine for ordinary commands, not for a huge MSET.
+        guard count <= 64 else { return encodeCopying(into: &buffer) }
         withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
                 pin(0, argv, lengths) {
@@ -29,6 +31,33 @@ public struct RedisCommand: Sendable {
                     redisFreeCommand(target)
                 }
             }
+        }
+    }
+
+    /// For long argument lists: one contiguous copy of all arguments, then hiredis.
+    private func encodeCopying(into buffer: inout ByteBuffer) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(arguments.reduce(0) { $0 + $1.bytes.count })
+        var lengths: [Int] = []
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments {
+            bytes.append(contentsOf: argument.bytes)
+            lengths.append(argument.bytes.count)
+        }
+        bytes.withUnsafeBufferPointer { storage in
+            let base = storage.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? Self.empty
+            var offset = 0
+            var argv: [UnsafePointer<CChar>?] = []
+            argv.reserveCapacity(lengths.count)
+            for length in lengths {
+                argv.append(base + offset)
+                offset += length
+            }
+            var target: UnsafeMutablePointer<CChar>?
+            let written = redisFormatCommandArgv(&target, Int32(lengths.count), &argv, lengths)
+            precondition(written >= 0 && target != nil, "hiredis could not encode a command (out of memory)")
+            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
+            redisFreeCommand(target)
         }
     }
 

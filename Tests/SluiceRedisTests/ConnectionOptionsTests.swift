@@ -35,7 +35,9 @@ import Testing
             }
         }
         let (server, port) = try #require(started)
-        let client = RedisClient(configuration: try RedisConfiguration(url: "redis://app:pw@127.0.0.1:\(port)/1"))
+        var configuration = try RedisConfiguration(url: "redis://app:pw@127.0.0.1:\(port)/1")
+        configuration.connectTimeout = .seconds(10)
+        let client = RedisClient(configuration: configuration)
         defer { client.shutdown() }
         #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
         #expect(try await client.execute("ACL", "WHOAMI").string == "app")

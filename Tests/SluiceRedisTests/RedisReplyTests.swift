@@ -83,6 +83,16 @@ import Testing
         #expect(Array(buffer.readableBytesView) == value)
     }
 
+    @Test func longArgumentListsRoundTrip() async throws {
+        let server = try await TestRedis.shared()
+        let client = RedisClient(configuration: server.clientConfiguration)
+        defer { client.shutdown() }
+        let key = TestRedis.uniquePrefix()
+        let members = (0..<50_000).map { RedisArgument("m\($0)") } + [""]
+        #expect(try await client.execute(RedisCommand("SADD", [.init(key)] + members)) == .integer(50_001))
+        #expect(try await client.execute(RedisCommand("SISMEMBER", key, "")) == .integer(1))
+    }
+
     @Test func commandsAreEncodedAsRESP() {
         var buffer = ByteBuffer()
         RedisCommand("SET", "k", "").encode(into: &buffer)

@@ -106,12 +106,12 @@ import Testing
     }
 
     @Test func openStreamsAreCappedPerProcess() async throws {
-        let api = try await TestAPI.make { $0.sseMaxStreams = 1 }
+        let api = try await TestAPI.make { $0.sseMaxStreams = 1; $0.sseKeepaliveSeconds = 1 }
         try await api.run(live: true) { client in
             let port = try #require(client.port)
             try await client.post("/sequences", ["id": "nap", "blocks": [["id": "z", "type": "step", "handler": "sleep", "params": ["ms": 60_000]]]])
             try await client.post("/instances", ["sequence_id": "nap", "id": "cap-1"])
-            let first = Task { try await SSEClient.read(port: port, path: "/instances/cap-1/stream", timeout: .seconds(3)) }
+            let first = Task { try await SSEClient.read(port: port, path: "/instances/cap-1/stream") { $0.comments.contains("keepalive") } }
             try await Task.sleep(for: .milliseconds(500))
             let second = try await client.call(.get, "/instances/cap-1/stream")
             #expect(second.status == .serviceUnavailable)

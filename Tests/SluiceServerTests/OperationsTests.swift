@@ -70,7 +70,7 @@ import Testing
             server.kill()
             let started = ContinuousClock.now
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))  // an answer, not a hang
             try await server.start()
             let back = await eventually(timeout: .seconds(5)) {
                 try await client.execute(uri: "/readyz", method: .get) { $0.status == .ok }

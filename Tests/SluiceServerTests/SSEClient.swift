@@ -1,18 +1,19 @@
 import AsyncHTTPClient
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// A minimal Server-Sent Events client over AsyncHTTPClient, for tests: reads events (and
 /// comments) until `done`/`error`, the server closes, or `stop` says so.
 struct SSEClient {
-    struct Event: Equatable, CustomStringConvertible {
+    struct Event: Equatable, Sendable, CustomStringConvertible {
         var id: String?
         var event: String
         var data: String
         var description: String { "\(event)#\(id ?? "-"):\(data)" }
     }
 
-    struct Result {
+    struct Result: Sendable {
         var status: Int
         var headers: [String: String]
         var events: [Event]
@@ -25,14 +26,36 @@ struct SSEClient {
     ) async throws -> Result {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.headers.add(name: "Accept", value: "text/event-stream")
+        // A stream's connection is not reused: the server closes it when the stream ends.
+        request.headers.add(name: "Connection", value: "close")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
-        var result = Result(status: Int(response.status.code), headers: [:], events: [], comments: [])
+        let head = Result(status: Int(response.status.code), headers: [:], events: [], comments: [])
+        // The reading stops at `timeout` even when the server sends nothing (an idle stream).
+        let collected = NIOLockedValueBox(head)
+        let finished = NIOLockedValueBox(false)
+        let reader = Task {
+            defer { finished.withLockedValue { $0 = true } }
+            try await consume(response, into: collected, stop: stop)
+        }
+        // Cancelling a body read only takes effect at the next chunk, so do not wait for it.
+        let deadline = ContinuousClock.now + timeout
+        while !finished.withLockedValue({ $0 }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        reader.cancel()
+        return collected.withLockedValue { $0 }
+    }
+
+    private static func consume(
+        _ response: HTTPClientResponse, into collected: NIOLockedValueBox<Result>, stop: @escaping @Sendable (Result) -> Bool
+    ) async throws {
+        var result = collected.withLockedValue { $0 }
+        defer { collected.withLockedValue { $0 = result } }
         for header in response.headers { result.headers[header.name.lowercased()] = header.value }
         var pending = ""
         var current = Event(id: nil, event: "message", data: "")
         var hasData = false
-        let deadline = ContinuousClock.now + timeout
         reading: for try await chunk in response.body {
             pending += String(buffer: chunk)
             while let newline = pending.firstIndex(of: "\n") {
@@ -57,8 +80,7 @@ struct SSEClient {
                     hasData = true
                 }
             }
-            if ContinuousClock.now > deadline { break }
+            collected.withLockedValue { $0 = result }
         }
-        return result
     }
 }

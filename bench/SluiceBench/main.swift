@@ -8,7 +8,7 @@ struct SluiceBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-bench",
         abstract: "Benchmark load generators for Sluice; each prints one JSON line.",
-        subcommands: [RedisClientBenchmark.self])
+        subcommands: [RedisClientBenchmark.self, SSELatencyBenchmark.self, SSEIdleBenchmark.self])
 }
 
 // `--nio-executor` has to take effect before any task is created, so before the arguments are

@@ -29,13 +29,17 @@ public struct EventStreamReader: Sendable {
     }
 
     /// Up to `count` events strictly after `after` ("0-0" for the start). One round trip;
-    /// `checkGap` adds XINFO STREAM to the same pipeline.
+    /// `checkGap` adds two small reads to the same pipeline: whether `after` is still retained,
+    /// and the oldest retained entry.
     public func read(_ id: String, after: String, count: Int, checkGap: Bool) async throws -> Batch {
         var commands = [
             RedisCommand("XRANGE", keys.events(id), "(" + after, "+", "COUNT", String(count)),
             RedisCommand("HGET", keys.instance(id), "state"),
         ]
-        if checkGap { commands.append(RedisCommand("XINFO", "STREAM", keys.events(id))) }
+        if checkGap {
+            commands.append(RedisCommand("XRANGE", keys.events(id), after, after))
+            commands.append(RedisCommand("XRANGE", keys.events(id), "-", "+", "COUNT", "1"))
+        }
         let replies = try await redis.pipeline(commands)
         var events: [Event] = []
         for entry in try replies[0].throwingServerError().array ?? [] {
@@ -54,15 +58,12 @@ public struct EventStreamReader: Sendable {
         }
         let state = try replies[1].throwingServerError().string.flatMap(InstanceState.init(rawValue:))
         var gap = false
-        if checkGap, after != "0-0", case .array(let info) = replies[2] {
-            // Redis 7: the largest id ever trimmed. Beyond what the client saw → it missed events.
-            var index = 0
-            while index + 1 < info.count {
-                if info[index].string == "max-deleted-entry-id", let deleted = info[index + 1].string {
-                    gap = Self.compare(deleted, after) > 0
-                }
-                index += 2
-            }
+        if checkGap, after != "0-0" {
+            // Trimming removes the oldest entries. If the last event the client saw is gone and
+            // the oldest one kept is newer, what came between was trimmed: a gap.
+            let afterRetained = !(replies[2].array?.isEmpty ?? true)
+            let oldest = replies[3].array?.first?.array?.first?.string
+            if !afterRetained, let oldest, Self.compare(oldest, after) > 0 { gap = true }
         }
         return Batch(events: events, state: state, gap: gap)
     }

@@ -43,25 +43,35 @@ struct InstanceStreamController {
             let doorbell = Doorbell()
             let unregister = wakes.register(id, doorbell)
             defer { unregister() }
-            var session = StreamSession(after: start ?? "0-0", resumed: start != nil)
-            var lastWrite = ContinuousClock.now
-            while true {
-                let batch = try await reader.read(
-                    Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, checkGap: session.shouldCheckGap)
-                let (text, finished) = session.render(batch, instanceId: id)
-                if !text.isEmpty {
-                    try await writer.write(ByteBuffer(string: text))
-                    lastWrite = .now
+            // A client that goes away is noticed at once (not at the next keepalive write).
+            let clientGone = NIOLockedValueBox(false)
+            try await request.body.consumeWithInboundCloseHandler { _ in
+                var session = StreamSession(after: start ?? "0-0", resumed: start != nil)
+                // Something to flush at once: the response head goes out with it, so clients (and
+                // proxies) see the stream open even when no event is due yet.
+                try await writer.write(ByteBuffer(string: ": stream open\n\n"))
+                var lastWrite = ContinuousClock.now
+                while !clientGone.withLockedValue({ $0 }) {
+                    let batch = try await reader.read(
+                        Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, checkGap: session.shouldCheckGap)
+                    let (text, finished) = session.render(batch, instanceId: id)
+                    if !text.isEmpty {
+                        try await writer.write(ByteBuffer(string: text))
+                        lastWrite = .now
+                    }
+                    if finished { break }
+                    if batch.events.count == Self.batchSize { continue }  // lagging: drain before waiting
+                    let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
+                    if sinceWrite >= keepalive {
+                        try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                        lastWrite = .now
+                        continue
+                    }
+                    await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
                 }
-                if finished { break }
-                if batch.events.count == Self.batchSize { continue }  // lagging: drain before waiting
-                let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
-                if sinceWrite >= keepalive {
-                    try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
-                    lastWrite = .now
-                    continue
-                }
-                await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
+            } onInboundClosed: {
+                clientGone.withLockedValue { $0 = true }
+                doorbell.ring()
             }
             try await writer.finish(nil)
         })
