@@ -440,6 +440,24 @@ struct SSEIdleBenchmark: AsyncParsableCommand {
         throw BenchmarkError(description: "no VmRSS in \(path)")
     }
 
+    /// CPU time (user + system) the process used so far, in seconds.
+    func cpuSeconds() throws -> Double {
+        let path = "/proc/\(sluicePid)/stat"
+        guard let file = fopen(path, "r") else { throw BenchmarkError(description: "cannot read \(path)") }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 4096)
+        guard fgets(&line, Int32(line.count), file) != nil else { throw BenchmarkError(description: "cannot read \(path)") }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // "pid (comm) state ppid ...": fields after the comm's closing parenthesis start at field 3;
+        // utime and stime are fields 14 and 15.
+        guard let paren = text.lastIndex(of: ")") else { throw BenchmarkError(description: "unexpected \(path)") }
+        let fields = text[text.index(after: paren)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+            throw BenchmarkError(description: "unexpected \(path)")
+        }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     struct RedisSnapshot {
         var total: Int
         var instantaneous: Int
@@ -472,21 +490,25 @@ struct SSEIdleBenchmark: AsyncParsableCommand {
 
     /// Commands per second over `idleSeconds`, not counting the two snapshots' own commands
     /// (the first snapshot's INFO stats and the second's INFO commandstats fall inside the window).
-    func window(_ redis: RedisConnection, label: String) async throws -> (perSecond: Double, instantaneous: Int) {
+    func window(_ redis: RedisConnection, label: String) async throws -> (perSecond: Double, cpuPercent: Double) {
         let clock = ContinuousClock()
         let before = try await snapshot(redis)
+        let cpuBefore = try cpuSeconds()
         let start = clock.now
         try await Task.sleep(for: .seconds(idleSeconds))
         let after = try await snapshot(redis)
+        let cpuAfter = try cpuSeconds()
         let elapsed = clock.now - start
         let span = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let perSecond = Double(max(after.total - before.total - 2, 0)) / span
         let top = after.calls.map { ($0.key, Double($0.value - (before.calls[$0.key] ?? 0)) / span) }
             .filter { $0.0 != "info" && $0.1 > 0 }.sorted { $0.1 > $1.1 }.prefix(6)
+        let cpuPercent = 100 * (cpuAfter - cpuBefore) / span
         note("  \(label): \(RedisClientBenchmark.fixed(perSecond, 1)) redis commands/s over \(seconds(elapsed)) s "
             + "(instantaneous_ops_per_sec \(after.instantaneous)); "
-            + (top.isEmpty ? "no commands" : top.map { "\($0.0) \(RedisClientBenchmark.fixed($0.1, 1))/s" }.joined(separator: ", ")))
-        return (perSecond, after.instantaneous)
+            + (top.isEmpty ? "no commands" : top.map { "\($0.0) \(RedisClientBenchmark.fixed($0.1, 1))/s" }.joined(separator: ", "))
+            + "; sluice CPU \(RedisClientBenchmark.fixed(cpuPercent, 0))%")
+        return (perSecond, cpuPercent)
     }
 
     private func measure(_ client: SSEClient) async throws {
@@ -524,6 +546,7 @@ struct SSEIdleBenchmark: AsyncParsableCommand {
 
         let growth = Double(max(rssOpen, rssAfter) - rssBefore) / Double(streams)
         let target = Double(streams) * 1000 / Double(options.pollMs)
+        let perStream = max(idle.perSecond - background.perSecond, 0) / Double(streams)
         let pass = stillOpen == streams && growth <= 30 && idle.perSecond <= target
         let openSecondsText = seconds(openSeconds)
         print(
@@ -532,6 +555,9 @@ struct SSEIdleBenchmark: AsyncParsableCommand {
                 + #""rss_growth_kib_per_stream":\#(RedisClientBenchmark.fixed(growth, 2)),"target_kib_per_stream":30,"#
                 + #""redis_commands_per_second":\#(RedisClientBenchmark.fixed(idle.perSecond, 1)),"#
                 + #""redis_commands_per_second_without_streams":\#(RedisClientBenchmark.fixed(background.perSecond, 1)),"#
+                + #""redis_commands_per_stream_per_second":\#(RedisClientBenchmark.fixed(perStream, 3)),"#
+                + #""sluice_cpu_percent":\#(RedisClientBenchmark.fixed(idle.cpuPercent, 0)),"#
+                + #""sluice_cpu_percent_without_streams":\#(RedisClientBenchmark.fixed(background.cpuPercent, 0)),"#
                 + #""target_commands_per_second":\#(RedisClientBenchmark.fixed(target, 0)),"pass":\#(pass)}"#)
     }
 }
