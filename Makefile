@@ -24,6 +24,8 @@ test: deps
 
 bench: deps
 	bench/redis-client
+	bench/engine
+	bench/sse
 
 clean:
 	rm -rf .build .build-bench .sluice

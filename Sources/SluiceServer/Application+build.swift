@@ -41,17 +41,14 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     OperationsController(redis: dependencies.redis, registry: dependencies.registry).addRoutes(to: router)
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)
-    let instances = InstanceStore(redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength)
+    let storage = Storage(redis: dependencies.redis, configuration: dependencies.configuration)
+    let instances = InstanceStore(storage)
     SequencesController(store: sequences).addRoutes(to: router)
     InstancesController(instances: instances, sequences: sequences, contextMaxBytes: dependencies.configuration.contextMaxBytes)
         .addRoutes(to: router)
-    let signals = SignalStore(
-        redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength,
-        retentionSeconds: dependencies.configuration.retentionSeconds)
+    let signals = SignalStore(storage)
     SignalsController(signals: signals, instances: instances).addRoutes(to: router)
-    let tasks = TaskStore(
-        redis: dependencies.redis, keys: keys, streamMaxLength: dependencies.configuration.streamMaxLength,
-        retentionSeconds: dependencies.configuration.retentionSeconds, leaseMilliseconds: dependencies.configuration.taskLeaseMilliseconds)
+    let tasks = TaskStore(storage)
     WorkersController(tasks: tasks).addRoutes(to: router)
     InstanceStreamController(
         reader: EventStreamReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,

@@ -20,7 +20,7 @@ import Testing
 
     @Test func aRunnerKilledBetweenClaimAndCommitIsReplacedAndFenced() async throws {
         let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 300 }
-        let engine = EngineStore(redis: api.redis, keys: api.keys, streamMaxLength: 1000, retentionSeconds: 60)
+        let engine = EngineStore(Storage(redis: api.redis, keys: api.keys, streamMaxLength: 1000, retentionSeconds: 60, taskLeaseMilliseconds: 300))
         try await api.run { client in
             try await client.post("/sequences", ["id": "two", "blocks": [
                 ["id": "a", "type": "step", "handler": "noop", "params": ["n": 1]],
@@ -34,7 +34,7 @@ import Testing
             // Runner B starts; once A's lease expires, B takes the instance and finishes it.
             let runner = Runner(
                 engine: engine, sequences: SequenceStore(redis: api.redis, keys: api.keys),
-                tasks: TaskStore(redis: api.redis, keys: api.keys, streamMaxLength: 1000, retentionSeconds: 60, leaseMilliseconds: 300),
+                tasks: TaskStore(engine.storage),
                 leaseMilliseconds: 300, doorbell: Doorbell(), logger: Logger(label: "b"), idleMilliseconds: 50)
             let b = Task { try await runner.run() }
             defer { b.cancel() }
@@ -56,14 +56,15 @@ import Testing
     @Test func twoRunnersAndTwoWorkersOnAThousandInstances() async throws {
         let api = try await TestAPI.make { $0.partitions = 16 }
         let keys = api.keys
+        let storage = Storage(redis: api.redis, keys: keys, streamMaxLength: 1000, retentionSeconds: 600, taskLeaseMilliseconds: 30_000)
         let runners = (0..<2).map { index in
             Runner(
-                engine: EngineStore(redis: api.redis, keys: keys, streamMaxLength: 1000, retentionSeconds: 600),
+                engine: EngineStore(storage),
                 sequences: SequenceStore(redis: api.redis, keys: keys),
-                tasks: TaskStore(redis: api.redis, keys: keys, streamMaxLength: 1000, retentionSeconds: 600, leaseMilliseconds: 30_000),
+                tasks: TaskStore(storage),
                 leaseMilliseconds: 30_000, doorbell: Doorbell(), logger: Logger(label: "runner-\(index)"), idleMilliseconds: 20)
         }
-        let tasks = TaskStore(redis: api.redis, keys: keys, streamMaxLength: 1000, retentionSeconds: 600, leaseMilliseconds: 30_000)
+        let tasks = TaskStore(storage)
         let total = 1000
         try await api.run { client in
             try await client.post("/sequences", ["id": "race", "blocks": [

@@ -39,7 +39,7 @@ import Testing
             let first = try await SSEClient.read(port: port, path: "/instances/gap-1/stream", timeout: .seconds(5)) { $0.events.count == 1 }
             let firstId = try #require(first.events.first?.id)
             // 300 more events, written directly (the HTTP route is tested elsewhere).
-            let signals = SignalStore(redis: api.redis, keys: api.keys, streamMaxLength: 10, retentionSeconds: 60)
+            let signals = SignalStore(Storage(redis: api.redis, keys: api.keys, streamMaxLength: 10, retentionSeconds: 60))
             for _ in 0..<150 {
                 _ = try await signals.apply(.pause, to: "gap-1", payload: .null, nowMilliseconds: Clock.nowMilliseconds())
                 _ = try await signals.apply(.resume, to: "gap-1", payload: .null, nowMilliseconds: Clock.nowMilliseconds())

@@ -1,18 +1,10 @@
 import SluiceRedis
 
 /// The runner's side of the storage: what is due, claiming, committing block results.
-public struct EngineStore: Sendable {
-    public let redis: RedisClient
-    public let keys: KeySchema
-    public let streamMaxLength: Int
-    public let retentionMilliseconds: Int
+public struct EngineStore: StorageBacked {
+    public let storage: Storage
 
-    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int, retentionSeconds: Int) {
-        self.redis = redis
-        self.keys = keys
-        self.streamMaxLength = streamMaxLength
-        self.retentionMilliseconds = retentionSeconds * 1000
-    }
+    public init(_ storage: Storage) { self.storage = storage }
 
     /// What a runner got by claiming an instance.
     public struct Claim: Sendable {

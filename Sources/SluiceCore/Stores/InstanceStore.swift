@@ -1,16 +1,10 @@
 import SluiceRedis
 
 /// Instances in Redis: create, read, list, outputs, delete. Each write is one script call.
-public struct InstanceStore: Sendable {
-    public let redis: RedisClient
-    public let keys: KeySchema
-    public let streamMaxLength: Int
+public struct InstanceStore: StorageBacked {
+    public let storage: Storage
 
-    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int) {
-        self.redis = redis
-        self.keys = keys
-        self.streamMaxLength = streamMaxLength
-    }
+    public init(_ storage: Storage) { self.storage = storage }
 
     public struct NewInstance: Sendable {
         public var id: String

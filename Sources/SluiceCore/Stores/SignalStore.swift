@@ -1,18 +1,10 @@
 import SluiceRedis
 
 /// Control signals on instances (lua/signal_instance.lua): one script call each.
-public struct SignalStore: Sendable {
-    public let redis: RedisClient
-    public let keys: KeySchema
-    public let streamMaxLength: Int
-    public let retentionMilliseconds: Int
+public struct SignalStore: StorageBacked {
+    public let storage: Storage
 
-    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int, retentionSeconds: Int) {
-        self.redis = redis
-        self.keys = keys
-        self.streamMaxLength = streamMaxLength
-        self.retentionMilliseconds = retentionSeconds * 1000
-    }
+    public init(_ storage: Storage) { self.storage = storage }
 
     /// Applies `signal`; returns the instance's state afterwards.
     public func apply(_ signal: SignalType, to id: String, payload: JSONValue, nowMilliseconds: Int64) async throws -> InstanceState {

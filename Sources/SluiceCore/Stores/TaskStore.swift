@@ -3,20 +3,12 @@ import SluiceRedis
 /// External step tasks for workers (api.md → Workers). A task lives on its instance's hash
 /// (an instance has at most one open task); its id `<instance>~<epoch>~<handler>` says where
 /// it is, so every task call is one script on one partition.
-public struct TaskStore: Sendable {
-    public let redis: RedisClient
-    public let keys: KeySchema
-    public let streamMaxLength: Int
-    public let retentionMilliseconds: Int
-    public let leaseMilliseconds: Int
+public struct TaskStore: StorageBacked {
+    public let storage: Storage
 
-    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int, retentionSeconds: Int, leaseMilliseconds: Int) {
-        self.redis = redis
-        self.keys = keys
-        self.streamMaxLength = streamMaxLength
-        self.retentionMilliseconds = retentionSeconds * 1000
-        self.leaseMilliseconds = leaseMilliseconds
-    }
+    public init(_ storage: Storage) { self.storage = storage }
+
+    var leaseMilliseconds: Int { storage.taskLeaseMilliseconds }
 
     /// A task id split into its parts.
     public struct TaskID: Sendable, Equatable {

@@ -30,11 +30,10 @@ public struct EngineServices {
                 wakes.wake(String(buffer: message.payload))
             })
         var services: [any Service] = [subscriber]
-        let tasks = TaskStore(
-            redis: redis, keys: keys, streamMaxLength: configuration.streamMaxLength,
-            retentionSeconds: configuration.retentionSeconds, leaseMilliseconds: configuration.taskLeaseMilliseconds)
+        let storage = Storage(redis: redis, configuration: configuration)
+        let tasks = TaskStore(storage)
         if runner {
-            let engine = EngineStore(redis: redis, keys: keys, streamMaxLength: configuration.streamMaxLength, retentionSeconds: configuration.retentionSeconds)
+            let engine = EngineStore(storage)
             services.append(Runner(
                 engine: engine, sequences: SequenceStore(redis: redis, keys: keys), tasks: tasks,
                 leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner")))

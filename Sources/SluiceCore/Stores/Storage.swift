@@ -1,0 +1,36 @@
+import SluiceRedis
+
+/// What every store works with: the Redis client, the key schema and the storage limits.
+public struct Storage: Sendable {
+    public let redis: RedisClient
+    public let keys: KeySchema
+    public let streamMaxLength: Int
+    public let retentionMilliseconds: Int
+    public let taskLeaseMilliseconds: Int
+
+    public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int = 10_000, retentionSeconds: Int = 604_800, taskLeaseMilliseconds: Int = 30_000) {
+        self.redis = redis
+        self.keys = keys
+        self.streamMaxLength = streamMaxLength
+        self.retentionMilliseconds = retentionSeconds * 1000
+        self.taskLeaseMilliseconds = taskLeaseMilliseconds
+    }
+
+    public init(redis: RedisClient, configuration: SluiceConfiguration) {
+        self.init(
+            redis: redis, keys: configuration.keys, streamMaxLength: configuration.streamMaxLength,
+            retentionSeconds: configuration.retentionSeconds, taskLeaseMilliseconds: configuration.taskLeaseMilliseconds)
+    }
+}
+
+/// A store built on `Storage`; its fields read through.
+public protocol StorageBacked: Sendable {
+    var storage: Storage { get }
+}
+
+extension StorageBacked {
+    public var redis: RedisClient { storage.redis }
+    public var keys: KeySchema { storage.keys }
+    var streamMaxLength: Int { storage.streamMaxLength }
+    var retentionMilliseconds: Int { storage.retentionMilliseconds }
+}
