@@ -24,11 +24,15 @@ public final class Doorbell: Sendable {
         waiter?.resume()
     }
 
-    /// Returns when rung, or after `milliseconds`, or when the task is cancelled.
-    public func wait(upTo milliseconds: Int64) async {
+    /// Returns when rung, or after `milliseconds`, or when the task is cancelled; true when rung.
+    @discardableResult
+    public func wait(upTo milliseconds: Int64) async -> Bool {
+        let timedOut = NIOLockedValueBox(false)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                try? await Task.sleep(nanoseconds: UInt64(max(milliseconds, 0)) * 1_000_000)
+                if (try? await Task.sleep(nanoseconds: UInt64(max(milliseconds, 0)) * 1_000_000)) != nil {
+                    timedOut.withLockedValue { $0 = true }
+                }
                 self.ring()
             }
             group.addTask {
@@ -48,5 +52,6 @@ public final class Doorbell: Sendable {
             group.cancelAll()
         }
         state.withLockedValue { $0.rung = false }
+        return !timedOut.withLockedValue { $0 }
     }
 }

@@ -59,8 +59,10 @@ public final class RedisSubscriber: Service, Sendable {
     public func run() async throws {
         var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var current: RedisConnection?
             do {
                 let connection = try await RedisConnection.connect(configuration, on: group, onPush: onMessage)
+                current = connection
                 let channels = state.withLockedValue { state in
                     state.connection = connection
                     return Array(state.channels)
@@ -76,6 +78,8 @@ public final class RedisSubscriber: Service, Sendable {
                 }
                 state.withLockedValue { $0.connection = nil }
             } catch {
+                // A half-subscribed connection must not live on next to the new one.
+                current?.close()
                 state.withLockedValue { $0.connection = nil }
                 if failures == 0 { logger.warning("pub/sub connection lost", metadata: ["error": "\(error)"]) }
                 failures += 1

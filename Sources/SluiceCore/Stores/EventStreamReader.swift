@@ -22,20 +22,26 @@ public struct EventStreamReader: Sendable {
 
     public struct Batch: Sendable {
         public var events: [Event]
-        /// nil when the instance does not exist (never did, deleted or expired).
-        public var state: InstanceState?
+        /// The instance's state, when asked for (`withState`).
+        public var state: StateCheck
         /// Events after `after` were trimmed before they could be read.
         public var gap: Bool
     }
 
-    /// Up to `count` events strictly after `after` ("0-0" for the start). One round trip;
+    public enum StateCheck: Sendable, Equatable {
+        case notChecked
+        /// The instance does not exist (never did, deleted or expired).
+        case missing
+        case state(InstanceState)
+    }
+
+    /// Up to `count` events strictly after `after` ("0-0" for the start), and the instance's
+    /// state when `withState` (an idle stream need not ask on every poll). One round trip;
     /// `checkGap` adds two small reads to the same pipeline: whether `after` is still retained,
     /// and the oldest retained entry.
-    public func read(_ id: String, after: String, count: Int, checkGap: Bool) async throws -> Batch {
-        var commands = [
-            RedisCommand("XRANGE", keys.events(id), "(" + after, "+", "COUNT", String(count)),
-            RedisCommand("HGET", keys.instance(id), "state"),
-        ]
+    public func read(_ id: String, after: String, count: Int, withState: Bool, checkGap: Bool) async throws -> Batch {
+        var commands = [RedisCommand("XRANGE", keys.events(id), "(" + after, "+", "COUNT", String(count))]
+        if withState { commands.append(RedisCommand("HGET", keys.instance(id), "state")) }
         if checkGap {
             commands.append(RedisCommand("XRANGE", keys.events(id), after, after))
             commands.append(RedisCommand("XRANGE", keys.events(id), "-", "+", "COUNT", "1"))
@@ -56,13 +62,17 @@ public struct EventStreamReader: Sendable {
             }
             events.append(Event(id: entryId, type: type, data: data))
         }
-        let state = try replies[1].throwingServerError().string.flatMap(InstanceState.init(rawValue:))
+        var state = StateCheck.notChecked
+        if withState {
+            state = try replies[1].throwingServerError().string.flatMap(InstanceState.init(rawValue:)).map(StateCheck.state) ?? .missing
+        }
         var gap = false
         if checkGap, after != "0-0" {
             // Trimming removes the oldest entries. If the last event the client saw is gone and
             // the oldest one kept is newer, what came between was trimmed: a gap.
-            let afterRetained = !(replies[2].array?.isEmpty ?? true)
-            let oldest = replies[3].array?.first?.array?.first?.string
+            let base = withState ? 2 : 1
+            let afterRetained = !(replies[base].array?.isEmpty ?? true)
+            let oldest = replies[base + 1].array?.first?.array?.first?.string
             if !afterRetained, let oldest, Self.compare(oldest, after) > 0 { gap = true }
         }
         return Batch(events: events, state: state, gap: gap)

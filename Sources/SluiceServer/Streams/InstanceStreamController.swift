@@ -51,9 +51,11 @@ struct InstanceStreamController {
                 // proxies) see the stream open even when no event is due yet.
                 try await writer.write(ByteBuffer(string: ": stream open\n\n"))
                 var lastWrite = ContinuousClock.now
+                var woken = true
                 while !clientGone.withLockedValue({ $0 }) {
                     let batch = try await reader.read(
-                        Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, checkGap: session.shouldCheckGap)
+                        Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize,
+                        withState: session.shouldCheckState(woken: woken), checkGap: session.shouldCheckGap)
                     let (text, finished) = session.render(batch, instanceId: id)
                     if !text.isEmpty {
                         try await writer.write(ByteBuffer(string: text))
@@ -67,7 +69,7 @@ struct InstanceStreamController {
                         lastWrite = .now
                         continue
                     }
-                    await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
+                    woken = await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
                 }
             } onInboundClosed: {
                 clientGone.withLockedValue { $0 = true }
@@ -96,11 +98,16 @@ struct StreamSession {
     /// Trimming can only bite a client that resumes or falls behind.
     var shouldCheckGap: Bool { resumed ? reads == 0 : false }
 
+    /// The state is read on the first read, after every wake-up (deletions and state changes
+    /// wake the stream), and on every 20th quiet poll (expiry wakes nobody): an idle stream
+    /// costs one command per poll.
+    func shouldCheckState(woken: Bool) -> Bool { reads == 0 || woken || reads % 20 == 0 }
+
     /// The SSE text for a batch, and whether the stream is over (done or error sent).
     mutating func render(_ batch: EventStreamReader.Batch, instanceId: String) -> (String, Bool) {
         defer { reads += 1 }
         var text = ""
-        guard let state = batch.state else {
+        if batch.state == .missing {
             return (text + "event: error\ndata: {\"error\":\"instance not found\"}\n\n", true)
         }
         if batch.gap {
@@ -115,7 +122,7 @@ struct StreamSession {
                 return (text + "id: \(event.id)\nevent: done\ndata: {\"state\":\"\(terminal)\"}\n\n", true)
             }
         }
-        if batch.events.isEmpty, state.isTerminal {
+        if batch.events.isEmpty, case .state(let state) = batch.state, state.isTerminal {
             // Reconnected after the end (or the terminal event was trimmed): done again.
             return (text + "id: \(after)\nevent: done\ndata: {\"state\":\"\(state.rawValue)\"}\n\n", true)
         }
