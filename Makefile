@@ -22,7 +22,9 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-bench: deps
+# Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.
+bench:
+	@scripts/install-deps.sh $(PACKAGES) wrk
 	bench/redis-client
 	bench/engine
 	bench/sse
