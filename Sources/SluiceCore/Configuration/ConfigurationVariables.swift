@@ -97,7 +97,7 @@ extension SluiceConfiguration {
     /// silently ignored.
     public static func load(environment: [String: String], overrides: [String: String] = [:]) throws(ConfigurationError) -> SluiceConfiguration {
         var configuration = SluiceConfiguration()
-        let known = Set(variables.map(\.name) + ["SLUICE_REDIS_SERVER"])
+        let known = Set(variables.map(\.name) + ["SLUICE_REDIS_SERVER", "SLUICE_SERVER"])
         for name in environment.keys.sorted() where name.hasPrefix("SLUICE_") && !known.contains(name) {
             throw ConfigurationError(variable: name, message: "is not a known setting (see the README's configuration table)")
         }
