@@ -106,7 +106,7 @@ public struct EngineStore: StorageBacked {
     /// Applies a block result; `SluiceError.conflict` (fenced) when the runner lost the instance.
     public func commit(_ id: String, epoch: Int, _ commit: Commit, nowMilliseconds: Int64, leaseMilliseconds: Int) async throws -> InstanceState {
         let p = keys.partition(of: id)
-        let patch = commit.contextPatch.sorted { $0.key < $1.key }.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
+        let patch = RedisArgument.fieldPairs(commit.contextPatch)
         let arguments: [RedisArgument] = [
             .init(id), .init(epoch), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds),
             .init(leaseMilliseconds), .init(commit.mode.rawValue), .init(commit.output?.block ?? ""),
@@ -119,16 +119,9 @@ public struct EngineStore: StorageBacked {
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.leases(p),
                    keys.wakeChannel(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)
-        switch reply {
-        case .error(let message) where message.hasPrefix("FENCED"):
-            throw SluiceError.conflict("fenced: \(message.dropFirst(7))")
-        case .error(let message):
-            throw RedisClientError.server(message)
-        default:
-            guard let state = reply.string.flatMap(InstanceState.init(rawValue:)) else {
-                throw RedisClientError(.unexpectedReply, "commit_block returned \(reply)")
-            }
-            return state
+        guard let state = try ScriptReply.checked(reply).string.flatMap(InstanceState.init(rawValue:)) else {
+            throw RedisClientError(.unexpectedReply, "commit_block returned \(reply)")
         }
+        return state
     }
 }

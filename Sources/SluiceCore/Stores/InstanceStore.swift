@@ -43,24 +43,16 @@ public struct InstanceStore: StorageBacked {
             "sequence_name", .init(definition.name), "block_index", 0, "current_block", .init(definition.blocks.first?.id ?? ""),
             "metadata", .init(bytes: new.metadata.encoded()), "error", "",
         ]
-        let contextPairs = (new.context.objectValue ?? [:]).sorted { $0.key < $1.key }
-            .flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
+        let contextPairs = RedisArgument.fieldPairs(new.context.objectValue ?? [:])
         let reply = try await redis.run(
             LuaScripts.createInstance,
             keys: [keys.instance(new.id), keys.events(new.id), keys.ready(p), keys.instanceIndex(p), keys.wakeChannel(p), keys.context(new.id)],
             arguments: [.init(new.id), .init(bytes: new.fingerprint), .init(String(nowMilliseconds)), .init(streamMaxLength),
                         .init(contextPairs.count / 2)] + fields + contextPairs)
-        switch reply {
-        case .array(let values) where values.count == 2:
-            if let created = values[0].int, let state = values[1].string.flatMap(InstanceState.init(rawValue:)) {
-                return (created == 1, state)
-            }
-        case .error(let message) where message.hasPrefix("CONFLICT"):
-            throw SluiceError.conflict("instance \(new.id) already exists with a different request")
-        case .error(let message):
-            throw RedisClientError.server(message)
-        default:
-            break
+        let checked = try ScriptReply.checked(reply, conflict: "instance \(new.id) already exists with a different request")
+        if case .array(let values) = checked, values.count == 2, let created = values[0].int,
+           let state = values[1].string.flatMap(InstanceState.init(rawValue:)) {
+            return (created == 1, state)
         }
         throw RedisClientError(.unexpectedReply, "create_instance returned \(reply)")
     }

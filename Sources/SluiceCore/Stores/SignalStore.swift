@@ -16,25 +16,16 @@ public struct SignalStore: StorageBacked {
             guard case .object(let patch) = payload else {
                 throw SluiceError.invalid(field: "payload", message: "update_context needs payload to be a JSON object")
             }
-            arguments += patch.sorted { $0.key < $1.key }.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
+            arguments += RedisArgument.fieldPairs(patch)
         }
         let reply = try await redis.run(
             LuaScripts.signalInstance,
             keys: [keys.instance(id), keys.context(id), keys.events(id), keys.ready(p), keys.leases(p), keys.wakeChannel(p),
                    keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)
-        switch reply {
-        case .error(let message) where message.hasPrefix("NOTFOUND"):
-            throw SluiceError.notFound("instance not found")
-        case .error(let message) where message.hasPrefix("CONFLICT"):
-            throw SluiceError.conflict(String(message.dropFirst("CONFLICT ".count)))
-        case .error(let message):
-            throw RedisClientError.server(message)
-        default:
-            guard let state = reply.string.flatMap(InstanceState.init(rawValue:)) else {
-                throw RedisClientError(.unexpectedReply, "signal_instance returned \(reply)")
-            }
-            return state
+        guard let state = try ScriptReply.checked(reply).string.flatMap(InstanceState.init(rawValue:)) else {
+            throw RedisClientError(.unexpectedReply, "signal_instance returned \(reply)")
         }
+        return state
     }
 }

@@ -57,10 +57,7 @@ public struct TaskStore: StorageBacked {
                 .init(bytes: params.encoded()), .init(nextIndex), .init(nextBlock ?? ""), .init(step.retry.maxAttempts),
                 .init(step.retry.backoffMilliseconds), .init(JSONValue.format(step.retry.multiplier)),
             ])
-        if case .error(let message) = reply {
-            if message.hasPrefix("FENCED") { throw SluiceError.conflict("fenced: \(message)") }
-            throw RedisClientError.server(message)
-        }
+        _ = try ScriptReply.checked(reply)
     }
 
     /// Takes up to `limit` ready tasks of `handler` from all partitions (two round trips).
@@ -113,7 +110,7 @@ public struct TaskStore: StorageBacked {
         var arguments: [RedisArgument] = [.init(task.text), .init(worker), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds)]
         switch result {
         case .completed(let output, let patch):
-            let pairs = patch.sorted { $0.key < $1.key }.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value.encoded())] }
+            let pairs = RedisArgument.fieldPairs(patch)
             arguments += ["complete", .init(bytes: output.encoded()), .init(Clock.rfc3339(milliseconds: nowMilliseconds)), .init(pairs.count / 2)] + pairs
         case .failed(let message, let retryable):
             arguments += ["fail", .init(message), retryable ? "1" : "0", "0"]
@@ -144,10 +141,6 @@ public struct TaskStore: StorageBacked {
     }
 
     private static func check(_ reply: RedisReply) throws -> RedisReply {
-        if case .error(let message) = reply {
-            if message.hasPrefix("CONFLICT") { throw SluiceError.conflict("the worker no longer holds this task's lease") }
-            throw RedisClientError.server(message)
-        }
-        return reply
+        try ScriptReply.checked(reply, conflict: "the worker no longer holds this task's lease")
     }
 }
