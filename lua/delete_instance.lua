@@ -1,19 +1,27 @@
 -- delete_instance: removes every key of an instance and its entries in the partition's
--- indexes, atomically. Open streams notice the instance is gone (woken here).
+-- indexes, atomically; an open approval gate leaves the queue (`removed`, reason cancelled).
+-- Open streams notice the instance is gone (woken here).
 --
 -- KEYS[1]  {p}:i:<id>                    instance hash
--- KEYS[2..n]                             the instance's other keys (ctx, ev, out, gate, inbox, cp, cpd)
--- KEYS[n+1..N-1]                         partition indexes holding the id (ready, idx, leases, ...)
--- KEYS[N]  {p}:wake                      shard channel
+-- KEYS[2]  {p}:i:<id>:gate               the open gate
+-- KEYS[3]  {p}:appritems                 hash id -> approval item JSON
+-- KEYS[4]  {p}:deadlines                 zset id -> deadline ms
+-- KEYS[5]  {p}:apprev                    approvals stream
+-- KEYS[6]  {p}:wake                      shard channel
+-- KEYS[7..6+n]                           the instance's other keys (ctx, ev, out, inbox, cp, cpd)
+-- KEYS[7+n..]                            partition indexes holding the id (ready, idx, leases, ...)
 -- ARGV[1]  instance id
--- ARGV[2]  n, the number of the instance's own keys
+-- ARGV[2]  n, the number of the instance's other keys
+-- ARGV[3]  approvals stream maxlen
 --
 -- Returns  1 when deleted, 0 when there was no such instance
-local id, own = ARGV[1], tonumber(ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('DEL', unpack(KEYS, 1, own))
-for i = own + 1, #KEYS - 1 do
+local inst, gate, items, deadlines, apprev, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local id, own, apprev_maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+if redis.call('EXISTS', inst) == 0 then return 0 end
+close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled')
+redis.call('DEL', inst, gate, unpack(KEYS, 7, 6 + own))
+for i = 7 + own, #KEYS do
   redis.call('ZREM', KEYS[i], id)
 end
-redis.call('SPUBLISH', KEYS[#KEYS], id)
+redis.call('SPUBLISH', channel, id)
 return 1

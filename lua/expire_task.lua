@@ -13,11 +13,16 @@ local inst, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local task, now = ARGV[1], tonumber(ARGV[2])
 local expiry = redis.call('ZSCORE', tasklease, task)
 if not expiry or tonumber(expiry) > now then return 0 end
+-- Escalation tasks (<instance>~x<epoch>~<handler>, see timeout_gate.lua) keep their fields under
+-- esc_* on the instance hash and do not depend on the instance's state.
+local esc = string.find(task, '~x', 1, true) ~= nil
+local f_id, f_worker, f_attempt = 'task_id', 'task_worker', 'task_attempt'
+if esc then f_id, f_worker, f_attempt = 'esc_task', 'esc_worker', 'esc_attempt' end
 redis.call('ZREM', tasklease, task)
-local current = redis.call('HMGET', inst, 'task_id', 'state', 'id')
-if current[1] ~= task or current[2] ~= 'running' then return 0 end
-redis.call('HINCRBY', inst, 'task_attempt', 1)
-redis.call('HSET', inst, 'task_worker', '')
+local current = redis.call('HMGET', inst, f_id, 'state', 'id')
+if current[1] ~= task or (current[2] ~= 'running' and not esc) then return 0 end
+redis.call('HINCRBY', inst, f_attempt, 1)
+redis.call('HSET', inst, f_worker, '')
 redis.call('ZADD', tasks, now, task)
 redis.call('SPUBLISH', channel, current[3])
 return 1

@@ -24,10 +24,32 @@
 -- ARGV[8]  complete: RFC 3339 time of the output;  fail: '1' when retryable
 -- ARGV[9]  number of context key/value pairs to merge (complete), followed by the pairs
 --
+-- Escalation tasks (<instance>~x<epoch>~<handler>) only end (or are retried); the instance
+-- is not touched.
+--
 -- Returns  the instance state afterwards
 -- Errors   "CONFLICT lease lost"
 local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+if string.find(task, '~x', 1, true) then
+  -- An escalation task (see timeout_gate.lua): done, or tried again up to 3 times; the
+  -- instance itself does not change.
+  local e = redis.call('HMGET', inst, 'esc_task', 'esc_worker', 'esc_attempt', 'state')
+  local expiry = redis.call('ZSCORE', tasklease, task)
+  if e[1] ~= task or e[2] ~= worker or not expiry or tonumber(expiry) < now then
+    return redis.error_reply('CONFLICT lease lost')
+  end
+  redis.call('ZREM', tasklease, task)
+  local attempt = tonumber(e[3])
+  if action == 'fail' and ARGV[8] == '1' and attempt < 3 then
+    redis.call('HSET', inst, 'esc_attempt', attempt + 1, 'esc_worker', '')
+    redis.call('ZADD', tasks, now + 1000 * 2 ^ (attempt - 1), task)
+  else
+    redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker')
+  end
+  return e[4]
+end
+
 local f = redis.call('HMGET', inst, 'task_id', 'task_worker', 'state', 'id', 'task_block', 'task_attempt',
   'task_next_index', 'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier')
 local expiry = redis.call('ZSCORE', tasklease, task)

@@ -11,7 +11,12 @@
 -- Errors   "CONFLICT lease lost" when the worker no longer holds the task
 local inst, tasklease = KEYS[1], KEYS[2]
 local task, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local current = redis.call('HMGET', inst, 'task_id', 'task_worker')
+-- Escalation tasks (<instance>~x<epoch>~<handler>, see timeout_gate.lua) keep their fields under
+-- esc_* on the instance hash and do not depend on the instance's state.
+local esc = string.find(task, '~x', 1, true) ~= nil
+local f_id, f_worker, f_attempt = 'task_id', 'task_worker', 'task_attempt'
+if esc then f_id, f_worker, f_attempt = 'esc_task', 'esc_worker', 'esc_attempt' end
+local current = redis.call('HMGET', inst, f_id, f_worker)
 local expiry = redis.call('ZSCORE', tasklease, task)
 if current[1] ~= task or current[2] ~= worker or not expiry or tonumber(expiry) < now then
   return redis.error_reply('CONFLICT lease lost')

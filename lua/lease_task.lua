@@ -18,12 +18,17 @@ local inst, ctx, tasks, tasklease, cp, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
 local task, worker, now, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local due = redis.call('ZSCORE', tasks, task)
 if not due or tonumber(due) > now then return nil end
+-- Escalation tasks (<instance>~x<epoch>~<handler>, see timeout_gate.lua) keep their fields under
+-- esc_* on the instance hash and do not depend on the instance's state.
+local esc = string.find(task, '~x', 1, true) ~= nil
+local f_id, f_worker, f_attempt = 'task_id', 'task_worker', 'task_attempt'
+if esc then f_id, f_worker, f_attempt = 'esc_task', 'esc_worker', 'esc_attempt' end
 redis.call('ZREM', tasks, task)
-local current = redis.call('HMGET', inst, 'task_id', 'state')
-if current[1] ~= task or current[2] ~= 'running' then return nil end
+local current = redis.call('HMGET', inst, f_id, 'state')
+if current[1] ~= task or (current[2] ~= 'running' and not esc) then return nil end
 local expires = now + lease
 redis.call('ZADD', tasklease, expires, task)
-redis.call('HSET', inst, 'task_worker', worker)
+redis.call('HSET', inst, f_worker, worker)
 local checkpoint = false
 local latest = redis.call('LINDEX', cp, -1)
 if latest then checkpoint = redis.call('HGET', cpd, latest) end

@@ -7,23 +7,39 @@
 -- KEYS[4]  {p}:ready         zset id -> due ms
 -- KEYS[5]  {p}:leases        zset id -> runner lease expiry
 -- KEYS[6]  {p}:wake          shard channel
--- KEYS[7..] the instance's other keys, to expire together when cancelled
+-- KEYS[7]  {p}:i:<id>:gate   the open gate (closed when cancelled)
+-- KEYS[8]  {p}:appritems     hash id -> approval item JSON
+-- KEYS[9]  {p}:deadlines     zset id -> deadline ms
+-- KEYS[10] {p}:apprev        approvals stream
+-- KEYS[11..] the instance's other keys, to expire together when cancelled
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  stream maxlen
 -- ARGV[4]  retention ms
 -- ARGV[5]  signal: cancel | pause | resume | update_context
--- ARGV[6..] context key/value pairs (update_context)
+-- ARGV[6]  approvals stream maxlen
+-- ARGV[7]  signal id
+-- ARGV[8]  Idempotency-Key ('' none)
+-- ARGV[9..] context key/value pairs (update_context)
 --
--- Returns  the state after the signal
+-- Returns  {state after the signal, signal id}; for a repeated Idempotency-Key the first
+--          signal's {'replayed', signal id} and nothing changes
 -- Errors   "NOTFOUND", "CONFLICT <why>"
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local gate, items, deadlines, apprev = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local current = redis.call('HMGET', inst, 'state', 'paused_from', 'task_id', 'task_handler', 'task_queue')
+local apprev_maxlen, signal_id, idempotency = ARGV[6], ARGV[7], ARGV[8]
+local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. idempotency)
 local state = current[1]
 if not state then return redis.error_reply('NOTFOUND instance not found') end
+if idempotency ~= '' and current[3] then return {'replayed', current[3]} end
 if state == 'completed' or state == 'failed' or state == 'cancelled' then
   return redis.error_reply('CONFLICT instance is ' .. state)
+end
+
+local function applied(new_state)
+  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, signal_id) end
+  return {new_state, signal_id}
 end
 
 local function set_state(new_state)
@@ -34,30 +50,31 @@ local function set_state(new_state)
 end
 
 if signal == 'update_context' then
-  if #ARGV > 5 then redis.call('HSET', ctx, unpack(ARGV, 6, #ARGV)) end
+  if #ARGV > 8 then redis.call('HSET', ctx, unpack(ARGV, 9, #ARGV)) end
   redis.call('HSET', inst, 'updated_at', now)
-  return state
+  return applied(state)
 elseif signal == 'cancel' then
   redis.call('ZREM', ready, id)
   redis.call('ZREM', leases, id)
+  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled')
   set_state('cancelled')
   for i = 1, #KEYS do
-    if i ~= 4 and i ~= 5 and i ~= 6 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i <= 3 or i == 7 or i >= 11 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
-  return 'cancelled'
+  return applied('cancelled')
 elseif signal == 'pause' then
   if state == 'paused' then return redis.error_reply('CONFLICT instance is already paused') end
   redis.call('ZREM', ready, id)
   redis.call('HSET', inst, 'paused_from', state)
-  return set_state('paused')
+  return applied(set_state('paused'))
 elseif signal == 'resume' then
   if state ~= 'paused' then return redis.error_reply('CONFLICT instance is ' .. state .. ', not paused') end
   local from = current[2] or 'scheduled'
-  if from == 'waiting' then return set_state('waiting') end
+  if from == 'waiting' then return applied(set_state('waiting')) end
   -- Back to the ready queue; a runner still holding it loses the lease (its commit is fenced).
   redis.call('ZREM', leases, id)
   redis.call('ZADD', ready, now, id)
   redis.call('HINCRBY', inst, 'epoch', 1)
-  return set_state('scheduled')
+  return applied(set_state('scheduled'))
 end
 return redis.error_reply('CONFLICT unknown signal ' .. signal)

@@ -16,7 +16,7 @@ public enum StepOutcome: Sendable, Equatable {
 
 /// The handlers Sluice runs in-process. Any other handler name is served by external workers.
 public struct BuiltinHandlers: Sendable {
-    public static let names: Set<String> = ["noop", "set_context", "sleep", "fail", "http_request"]
+    public static let names: Set<String> = Builtins.handlers
 
     let httpClient: HTTPClient
 

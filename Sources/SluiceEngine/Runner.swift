@@ -10,6 +10,7 @@ public final class Runner: Service, Sendable {
     let engine: EngineStore
     let sequences: SequenceStore
     let tasks: TaskStore
+    let approvals: ApprovalStore
     let handlers: BuiltinHandlers
     let leaseMilliseconds: Int
     let doorbell: Doorbell
@@ -18,12 +19,13 @@ public final class Runner: Service, Sendable {
     let idleMilliseconds: Int64
 
     public init(
-        engine: EngineStore, sequences: SequenceStore, tasks: TaskStore, handlers: BuiltinHandlers = BuiltinHandlers(),
+        engine: EngineStore, sequences: SequenceStore, tasks: TaskStore, approvals: ApprovalStore, handlers: BuiltinHandlers = BuiltinHandlers(),
         leaseMilliseconds: Int, doorbell: Doorbell, logger: Logger, batch: Int = 64, idleMilliseconds: Int64 = 1000
     ) {
         self.engine = engine
         self.sequences = sequences
         self.tasks = tasks
+        self.approvals = approvals
         self.handlers = handlers
         self.leaseMilliseconds = leaseMilliseconds
         self.doorbell = doorbell
@@ -100,10 +102,10 @@ public final class Runner: Service, Sendable {
                 continue
             }
             switch block.kind {
-            case .humanInput:
-                _ = try await commit(instance, claim.epoch, .init(
-                    mode: .fail, nextIndex: index, nextBlock: block.id,
-                    error: .object(["error": .string("human_input gates are not supported by this version yet"), "block_id": .string(block.id)])))
+            case .humanInput(let gate):
+                // The instance waits for a person (or applies a decision that came early); a
+                // decision puts it back in the ready queue.
+                _ = try await approvals.enter(instance, epoch: claim.epoch, blockId: block.id, gate: gate, scope: scope, nowMilliseconds: Clock.nowMilliseconds())
                 return
             case .step(let step):
                 let params = Template.render(step.params, scope: scope)

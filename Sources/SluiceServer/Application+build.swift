@@ -47,13 +47,20 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     InstancesController(instances: instances, sequences: sequences, contextMaxBytes: dependencies.configuration.contextMaxBytes)
         .addRoutes(to: router)
     let signals = SignalStore(storage)
-    SignalsController(signals: signals, instances: instances).addRoutes(to: router)
+    let approvals = ApprovalStore(storage)
+    SignalsController(signals: signals, approvals: approvals).addRoutes(to: router)
+    ApprovalsController(approvals: approvals).addRoutes(to: router)
     let tasks = TaskStore(storage)
     WorkersController(tasks: tasks).addRoutes(to: router)
+    // One cap for every kind of stream on this process.
+    let limiter = StreamLimiter(maximum: dependencies.configuration.sseMaxStreams)
     InstanceStreamController(
         reader: EventStreamReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
-        limiter: StreamLimiter(maximum: dependencies.configuration.sseMaxStreams),
-        keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds
+        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds
+    ).addRoutes(to: router)
+    ApprovalStreamController(
+        reader: ApprovalEventReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
+        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds
     ).addRoutes(to: router)
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }

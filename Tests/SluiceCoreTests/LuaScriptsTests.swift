@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func everyScriptStartsWithItsContract() {
-        for (name, source) in LuaScripts.sources where name != "prelude" {
+        for (name, source) in LuaScripts.sources where !LuaScripts.preludes.contains(name) {
             let header = source.split(separator: "\n").prefix { $0.hasPrefix("--") }.joined(separator: "\n")
             #expect(header.hasPrefix("-- \(name):"), "lua/\(name).lua must start with '-- \(name): <what it does>'")
             #expect(header.contains("KEYS[1]"), "lua/\(name).lua header must list its KEYS")

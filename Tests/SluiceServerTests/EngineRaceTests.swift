@@ -34,7 +34,7 @@ import Testing
             // Runner B starts; once A's lease expires, B takes the instance and finishes it.
             let runner = Runner(
                 engine: engine, sequences: SequenceStore(redis: api.redis, keys: api.keys),
-                tasks: TaskStore(engine.storage),
+                tasks: TaskStore(engine.storage), approvals: ApprovalStore(engine.storage),
                 leaseMilliseconds: 300, doorbell: Doorbell(), logger: Logger(label: "b"), idleMilliseconds: 50)
             let b = Task { try await runner.run() }
             defer { b.cancel() }
@@ -61,7 +61,7 @@ import Testing
             Runner(
                 engine: EngineStore(storage),
                 sequences: SequenceStore(redis: api.redis, keys: keys),
-                tasks: TaskStore(storage),
+                tasks: TaskStore(storage), approvals: ApprovalStore(storage),
                 leaseMilliseconds: 30_000, doorbell: Doorbell(), logger: Logger(label: "runner-\(index)"), idleMilliseconds: 20)
         }
         let tasks = TaskStore(storage)

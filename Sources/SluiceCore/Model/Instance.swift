@@ -21,6 +21,9 @@ public struct Instance: Sendable, Equatable {
     public var pausedFrom: InstanceState?
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// Decisions of approval gates (`{block_id, value, decided_by, decided_at, signal_id}`), in
+    /// the order they were made.
+    public var decisions: [JSONValue]
 
     /// Decodes the hash (HGETALL pairs); nil when it is not a complete instance.
     /// Decodes the instance hash and its context hash (HGETALL of each).
@@ -45,6 +48,9 @@ public struct Instance: Sendable, Equatable {
         self.pausedFrom = fields["paused_from"].flatMap(InstanceState.init(rawValue:))
         self.createdAt = fields["created_at"].flatMap(Int64.init) ?? 0
         self.updatedAt = fields["updated_at"].flatMap(Int64.init) ?? 0
+        self.decisions = fields.filter { $0.key.hasPrefix("decision:") }.values
+            .compactMap { try? JSONValue.parse(Array($0.utf8)) }
+            .sorted { ($0["decided_at"]?.stringValue ?? "", $0["block_id"]?.stringValue ?? "") < ($1["decided_at"]?.stringValue ?? "", $1["block_id"]?.stringValue ?? "") }
     }
 
     /// The API representation (`GET /instances/{id}`).
@@ -55,7 +61,7 @@ public struct Instance: Sendable, Equatable {
             "sequence_id": .string(sequenceId), "sequence_version": .number(Double(sequenceVersion)),
             "sequence_name": .string(sequenceName), "state": .string(state.rawValue),
             "current_block": optional(currentBlock), "context": context, "metadata": metadata,
-            "error": error ?? .null,
+            "error": error ?? .null, "decisions": .array(decisions),
             "created_at": .string(Clock.rfc3339(milliseconds: createdAt)),
             "updated_at": .string(Clock.rfc3339(milliseconds: updatedAt)),
         ])

@@ -42,6 +42,10 @@ public struct KeySchema: Sendable, Equatable {
     public func inbox(_ id: String) -> String { instance(id) + ":inbox" }
     public func checkpoints(_ id: String) -> String { instance(id) + ":cp" }
     public func checkpointData(_ id: String) -> String { instance(id) + ":cpd" }
+    /// Every key of an instance but its hash: what expires, is restored or is deleted with it.
+    public func instanceKeys(_ id: String) -> [String] {
+        [context(id), events(id), outputs(id), gate(id), inbox(id), checkpoints(id), checkpointData(id)]
+    }
 
     // MARK: per partition
 
@@ -52,10 +56,24 @@ public struct KeySchema: Sendable, Equatable {
     public func approvals(_ p: Int) -> String { tag(p) + ":appr" }
     public func approvals(_ p: Int, tenant: String) -> String { tag(p) + ":appr:t:\(tenant)" }
     public func approvals(_ p: Int, namespace: String) -> String { tag(p) + ":appr:n:\(namespace)" }
-    public func approvals(_ p: Int, tenant: String, namespace: String) -> String { tag(p) + ":appr:tn:\(tenant):\(namespace)" }
+    /// `|` cannot occur in identifiers, so tenant `a:b` + namespace `c` and `a` + `b:c` differ.
+    public func approvals(_ p: Int, tenant: String, namespace: String) -> String { tag(p) + ":appr:tn:\(tenant)|\(namespace)" }
+    /// The index a listing filter reads.
+    public func approvals(_ p: Int, tenant: String?, namespace: String?) -> String {
+        switch (tenant, namespace) {
+        case let (tenant?, namespace?): return approvals(p, tenant: tenant, namespace: namespace)
+        case let (tenant?, nil): return approvals(p, tenant: tenant)
+        case let (nil, namespace?): return approvals(p, namespace: namespace)
+        case (nil, nil): return approvals(p)
+        }
+    }
+    /// Instance id → the JSON of its open approval item (what listings return).
+    public func approvalItems(_ p: Int) -> String { tag(p) + ":appritems" }
     public func deadlines(_ p: Int) -> String { tag(p) + ":deadlines" }
     public func approvalEvents(_ p: Int) -> String { tag(p) + ":apprev" }
     public func tasks(_ p: Int, handler: String) -> String { tag(p) + ":tasks:\(handler)" }
+    /// Escalation tasks of built-in handlers, run by sweepers (external ones go to `tasks`).
+    public func builtinEscalations(_ p: Int) -> String { tag(p) + ":esc" }
     /// Tasks held by workers → lease expiry (ms); the sweeper re-queues expired ones.
     public func taskLeases(_ p: Int) -> String { tag(p) + ":tasklease" }
     /// Sharded pub/sub channel woken when an event of partition `p` is written.

@@ -10,11 +10,15 @@ public enum LuaScripts {
     public static let putSequence = script("put_sequence")
     public static let getSequence = script("get_sequence")
     public static let createInstance = instanceScript("create_instance")
-    public static let deleteInstance = script("delete_instance")
+    public static let deleteInstance = gateScript("delete_instance")
     public static let claimInstance = instanceScript("claim_instance")
     public static let commitBlock = instanceScript("commit_block")
     public static let requeueExpired = script("requeue_expired")
-    public static let signalInstance = instanceScript("signal_instance")
+    public static let signalInstance = gateScript("signal_instance")
+    public static let enterGate = gateScript("enter_gate")
+    public static let decideGate = gateScript("decide_gate")
+    public static let timeoutGate = gateScript("timeout_gate")
+    public static let approvalPage = script("approval_page")
     public static let dispatchTask = script("dispatch_task")
     public static let leaseTask = script("lease_task")
     public static let heartbeatTask = script("heartbeat_task")
@@ -25,6 +29,14 @@ public enum LuaScripts {
     static func instanceScript(_ name: String) -> RedisScript {
         RedisScript(name: name, source: source("prelude") + "\n" + source(name))
     }
+
+    /// A script that opens, decides or closes approval gates: `lua/gates.lua` after the prelude.
+    static func gateScript(_ name: String) -> RedisScript {
+        RedisScript(name: name, source: source("prelude") + "\n" + source("gates") + "\n" + source(name))
+    }
+
+    /// Files of helpers prepended to scripts, not scripts themselves.
+    public static let preludes: Set<String> = ["prelude", "gates"]
 
     static func script(_ name: String) -> RedisScript {
         RedisScript(name: name, source: source(name))

@@ -41,7 +41,7 @@ public struct InstanceStore: StorageBacked {
             "id", .init(new.id), "tenant_id", .init(new.tenantId ?? ""), "namespace", .init(new.namespace ?? ""),
             "sequence_id", .init(definition.id), "sequence_version", .init(new.sequence.version),
             "sequence_name", .init(definition.name), "block_index", 0, "current_block", .init(definition.blocks.first?.id ?? ""),
-            "metadata", .init(bytes: new.metadata.encoded()), "error", "",
+            "metadata", .init(bytes: new.metadata.encoded()), "error", "", "gates", .init(bytes: Self.gates(of: definition)),
         ]
         let contextPairs = RedisArgument.fieldPairs(new.context.objectValue ?? [:])
         let reply = try await redis.run(
@@ -55,6 +55,22 @@ public struct InstanceStore: StorageBacked {
             return (created == 1, state)
         }
         throw RedisClientError(.unexpectedReply, "create_instance returned \(reply)")
+    }
+
+    /// What the gate scripts need of the sequence's human_input blocks, so that a decision is
+    /// checked in the same script that applies it: block id → {i: index, store_as, values,
+    /// next: the following block id or ""}.
+    static func gates(of definition: SequenceDefinition) -> [UInt8] {
+        var gates: [String: JSONValue] = [:]
+        for (index, block) in definition.blocks.enumerated() {
+            guard case .humanInput(let gate) = block.kind else { continue }
+            gates[block.id] = .object([
+                "i": .number(Double(index)), "store_as": .string(gate.storeAs),
+                "values": .array(gate.choices.map { .string($0.value) }),
+                "next": .string(index + 1 < definition.blocks.count ? definition.blocks[index + 1].id : ""),
+            ])
+        }
+        return JSONValue.object(gates).encoded()
     }
 
     /// The instance, or nil.
@@ -81,14 +97,13 @@ public struct InstanceStore: StorageBacked {
     /// Deletes every key of the instance; false when there was none.
     public func delete(_ id: String) async throws -> Bool {
         let p = keys.partition(of: id)
-        let instanceKeys = [
-            keys.instance(id), keys.context(id), keys.events(id), keys.outputs(id), keys.gate(id), keys.inbox(id),
-            keys.checkpoints(id), keys.checkpointData(id),
-        ]
-        let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p), keys.deadlines(p), keys.approvals(p)]
+        let own = keys.instanceKeys(id).filter { $0 != keys.gate(id) }
+        let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p)]
         let reply = try await redis.run(
-            LuaScripts.deleteInstance, keys: instanceKeys + indexes + [keys.wakeChannel(p)],
-            arguments: [.init(id), .init(instanceKeys.count)])
+            LuaScripts.deleteInstance,
+            keys: [keys.instance(id), keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p)]
+                + own + indexes,
+            arguments: [.init(id), .init(own.count), .init(storage.approvalStreamMaxLength)])
         guard let deleted = try reply.throwingServerError().int else {
             throw RedisClientError(.unexpectedReply, "delete_instance returned \(reply)")
         }

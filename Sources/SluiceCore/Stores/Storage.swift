@@ -7,6 +7,8 @@ public struct Storage: Sendable {
     public let streamMaxLength: Int
     public let retentionMilliseconds: Int
     public let taskLeaseMilliseconds: Int
+    /// Entries kept per partition on the approvals stream (`/approvals/stream` history).
+    public var approvalStreamMaxLength: Int { max(streamMaxLength, 10_000) }
 
     public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int = 10_000, retentionSeconds: Int = 604_800, taskLeaseMilliseconds: Int = 30_000) {
         self.redis = redis

@@ -2,7 +2,9 @@ import SluiceRedis
 
 /// External step tasks for workers (api.md → Workers). A task lives on its instance's hash
 /// (an instance has at most one open task); its id `<instance>~<epoch>~<handler>` says where
-/// it is, so every task call is one script on one partition.
+/// it is, so every task call is one script on one partition. Escalation tasks of approval
+/// gates (`<instance>~x<epoch>~<handler>`) use the same protocol; those of built-in handlers
+/// are taken by sweepers.
 public struct TaskStore: StorageBacked {
     public let storage: Storage
 
@@ -15,22 +17,25 @@ public struct TaskStore: StorageBacked {
         public var instanceId: String
         public var epoch: Int
         public var handler: String
+        /// An approval gate's escalation (written by lua/timeout_gate.lua), not a step.
+        public var escalation: Bool
 
-        public init(instanceId: String, epoch: Int, handler: String) {
+        public init(instanceId: String, epoch: Int, handler: String, escalation: Bool = false) {
             self.instanceId = instanceId
             self.epoch = epoch
             self.handler = handler
+            self.escalation = escalation
         }
 
         public init?(_ text: String) {
             let parts = text.split(separator: "~", omittingEmptySubsequences: false)
-            guard parts.count == 3, let epoch = Int(parts[1]), Identifier.isValid(String(parts[0])), Identifier.isValid(String(parts[2])) else {
-                return nil
-            }
-            self.init(instanceId: String(parts[0]), epoch: epoch, handler: String(parts[2]))
+            guard parts.count == 3, Identifier.isValid(String(parts[0])), Identifier.isValid(String(parts[2])) else { return nil }
+            let escalation = parts[1].hasPrefix("x")
+            guard let epoch = Int(escalation ? parts[1].dropFirst() : parts[1]), epoch >= 0 else { return nil }
+            self.init(instanceId: String(parts[0]), epoch: epoch, handler: String(parts[2]), escalation: escalation)
         }
 
-        public var text: String { "\(instanceId)~\(epoch)~\(handler)" }
+        public var text: String { "\(instanceId)~\(escalation ? "x" : "")\(epoch)~\(handler)" }
     }
 
     /// A task handed to a worker.
@@ -60,11 +65,26 @@ public struct TaskStore: StorageBacked {
         _ = try ScriptReply.checked(reply)
     }
 
+    /// The queue a task waits in: its handler's, or the sweepers' for escalations of built-ins.
+    func queue(_ task: TaskID) -> String {
+        let p = keys.partition(of: task.instanceId)
+        return task.escalation && Builtins.handlers.contains(task.handler) ? keys.builtinEscalations(p) : keys.tasks(p, handler: task.handler)
+    }
+
     /// Takes up to `limit` ready tasks of `handler` from all partitions (two round trips).
     public func lease(handler: String, worker: String, limit: Int, nowMilliseconds: Int64) async throws -> [LeasedTask] {
+        try await lease(queues: keys.allPartitions.map { keys.tasks($0, handler: handler) }, worker: worker, limit: limit, nowMilliseconds: nowMilliseconds)
+    }
+
+    /// Sweeper side: takes escalation tasks of built-in handlers.
+    public func leaseBuiltinEscalations(worker: String, limit: Int, nowMilliseconds: Int64) async throws -> [LeasedTask] {
+        try await lease(queues: keys.allPartitions.map(keys.builtinEscalations), worker: worker, limit: limit, nowMilliseconds: nowMilliseconds)
+    }
+
+    func lease(queues: [String], worker: String, limit: Int, nowMilliseconds: Int64) async throws -> [LeasedTask] {
         let now = String(nowMilliseconds)
-        let candidates = try await redis.pipeline(keys.allPartitions.map { p in
-            RedisCommand("ZRANGEBYSCORE", [.init(keys.tasks(p, handler: handler)), "-inf", .init(now), "LIMIT", "0", .init(limit)])
+        let candidates = try await redis.pipeline(queues.map { queue in
+            RedisCommand("ZRANGEBYSCORE", [.init(queue), "-inf", .init(now), "LIMIT", "0", .init(limit)])
         }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
         guard !candidates.isEmpty else { return [] }
         // Lease no more than asked: a leased task that is not returned would sit until its lease expires.
@@ -72,7 +92,7 @@ public struct TaskStore: StorageBacked {
         let replies = try await redis.runAll(LuaScripts.leaseTask, chosen.map { task in
             let p = keys.partition(of: task.instanceId)
             let id = task.instanceId
-            return (keys: [keys.instance(id), keys.context(id), keys.tasks(p, handler: task.handler), keys.taskLeases(p),
+            return (keys: [keys.instance(id), keys.context(id), queue(task), keys.taskLeases(p),
                            keys.checkpoints(id), keys.checkpointData(id)],
                     arguments: [RedisArgument(task.text), RedisArgument(worker), RedisArgument(now), RedisArgument(leaseMilliseconds)])
         })
@@ -81,10 +101,11 @@ public struct TaskStore: StorageBacked {
             guard case .array(let parts) = try reply.throwingServerError(), parts.count == 4, let fields = parts[0].fields,
                   let expires = parts[3].int else { continue }
             let context = JSONValue.object((parts[1].fields ?? [:]).compactMapValues { try? JSONValue.parse(Array($0.utf8)) })
+            let prefix = task.escalation ? "esc_" : "task_"
             leased.append(LeasedTask(
-                id: task, blockId: fields["task_block"] ?? "",
-                params: fields["task_params"].flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .object([:]),
-                context: context, attempt: fields["task_attempt"].flatMap(Int.init) ?? 1, leaseExpiresAt: Int64(expires),
+                id: task, blockId: fields[prefix + "block"] ?? "",
+                params: fields[prefix + "params"].flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .object([:]),
+                context: context, attempt: fields[prefix + "attempt"].flatMap(Int.init) ?? 1, leaseExpiresAt: Int64(expires),
                 latestCheckpoint: parts[2].string.flatMap { try? JSONValue.parse(Array($0.utf8)) }))
         }
         return leased
@@ -117,7 +138,7 @@ public struct TaskStore: StorageBacked {
         }
         let reply = try await redis.run(
             LuaScripts.finishTask,
-            keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.tasks(p, handler: task.handler),
+            keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), queue(task),
                    keys.taskLeases(p), keys.wakeChannel(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)
         guard let state = try Self.check(reply).string.flatMap(InstanceState.init(rawValue:)) else {
@@ -134,7 +155,7 @@ public struct TaskStore: StorageBacked {
         }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
         let replies = try await redis.runAll(LuaScripts.expireTask, expired.map { task in
             let p = keys.partition(of: task.instanceId)
-            return (keys: [keys.instance(task.instanceId), keys.tasks(p, handler: task.handler), keys.taskLeases(p), keys.wakeChannel(p)],
+            return (keys: [keys.instance(task.instanceId), queue(task), keys.taskLeases(p), keys.wakeChannel(p)],
                     arguments: [RedisArgument(task.text), RedisArgument(now)])
         })
         return replies.filter { $0 == .integer(1) }.count

@@ -1,10 +1,14 @@
+import HTTPTypes
 import Hummingbird
 import SluiceCore
 
-/// `POST /instances/{id}/signals` `{"signal_type", "payload"}`.
+/// `POST /instances/{id}/signals` `{"signal_type", "payload"}`: control signals, and decisions
+/// of approval gates (`human_input:<block_id>`). Each is one script.
 struct SignalsController {
     let signals: SignalStore
-    let instances: InstanceStore
+    let approvals: ApprovalStore
+
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 
     func addRoutes(to router: Router<SluiceRequestContext>) {
         router.post("/instances/{id}/signals", use: signal)
@@ -13,16 +17,43 @@ struct SignalsController {
     @Sendable func signal(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         guard Identifier.isValid(id) else { throw APIError.notFound("instance not found") }
+        let idempotencyKey = try Self.idempotencyKey(request)
         let body = try await request.jsonBody(context: context)
         guard case .object(let object) = body else { throw SluiceError.invalid(field: "body", message: "body must be a JSON object") }
         let signal = try SignalType(object["signal_type"])
         let payload = object["payload"] ?? .object([:])
-        if case .humanInput(let block) = signal {
-            // Gates arrive with the approvals queue; until then no block can be decided.
-            guard try await instances.get(id) != nil else { throw APIError.notFound("instance not found") }
-            throw SluiceError.invalid(field: "signal_type", message: "block '\(block)' is not an open human_input gate of this instance")
+        let now = Clock.nowMilliseconds()
+        guard case .humanInput(let block) = signal else {
+            let applied = try await signals.apply(signal, to: id, payload: payload, idempotencyKey: idempotencyKey, nowMilliseconds: now)
+            return Self.answer(applied.signalId, "applied", .ok)
         }
-        _ = try await signals.apply(signal, to: id, payload: payload, nowMilliseconds: Clock.nowMilliseconds())
-        return JSONValue.object(["signal_id": .string(InstanceID.generate()), "status": .string("applied")]).response(status: .ok)
+        guard case .object(let fields) = payload else {
+            throw SluiceError.invalid(field: "payload", message: "a human_input decision needs payload to be a JSON object, e.g. {\"value\": \"yes\"}")
+        }
+        switch try await approvals.decide(
+            id, blockId: block, payload: fields, decidedBy: context.principal.name, idempotencyKey: idempotencyKey, nowMilliseconds: now) {
+        case .applied(let signalId):
+            return Self.answer(signalId, "applied", .ok)
+        case .queued(let signalId):
+            return Self.answer(signalId, "queued", .accepted)
+        case .alreadyDecided(let decision):
+            throw APIError(.conflict, "gate \(block) was already decided", details: decision)
+        case .alreadyQueued(let signalId):
+            throw APIError(.conflict, "a decision for gate \(block) is already queued until the instance reaches it",
+                           details: .object(["signal_id": .string(signalId)]))
+        }
+    }
+
+    static func answer(_ signalId: String, _ status: String, _ code: HTTPResponse.Status) -> Response {
+        JSONValue.object(["signal_id": .string(signalId), "status": .string(status)]).response(status: code)
+    }
+
+    /// `Idempotency-Key`: up to 200 visible ASCII characters; 400 otherwise.
+    static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[idempotencyKey] else { return nil }
+        guard !key.isEmpty, key.utf8.count <= 200, key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            throw APIError.badRequest("Idempotency-Key must be 1-200 visible ASCII characters", field: "Idempotency-Key")
+        }
+        return key
     }
 }

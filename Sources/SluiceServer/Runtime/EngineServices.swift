@@ -32,14 +32,15 @@ public struct EngineServices {
         var services: [any Service] = [subscriber]
         let storage = Storage(redis: redis, configuration: configuration)
         let tasks = TaskStore(storage)
+        let approvals = ApprovalStore(storage)
         if runner {
             let engine = EngineStore(storage)
             services.append(Runner(
-                engine: engine, sequences: SequenceStore(redis: redis, keys: keys), tasks: tasks,
+                engine: engine, sequences: SequenceStore(redis: redis, keys: keys), tasks: tasks, approvals: approvals,
                 leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner")))
         }
         if sweeper {
-            services.append(Sweeper(tasks: tasks, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
+            services.append(Sweeper(tasks: tasks, approvals: approvals, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
         }
         return EngineServices(services: services, doorbell: doorbell)
     }

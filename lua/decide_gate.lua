@@ -1,0 +1,76 @@
+-- decide_gate: a `human_input:<block>` signal. Decides the open gate `block`, or keeps the
+-- decision in the inbox when the instance has not reached that gate yet. Exactly one decision
+-- per gate: a second one gets the first back.
+--
+-- KEYS[1]  {p}:i:<id>          instance hash
+-- KEYS[2]  {p}:i:<id>:ctx      context hash
+-- KEYS[3]  {p}:i:<id>:out      outputs hash
+-- KEYS[4]  {p}:i:<id>:ev       event stream
+-- KEYS[5]  {p}:i:<id>:gate     the open gate
+-- KEYS[6]  {p}:i:<id>:inbox    early decisions by block id
+-- KEYS[7]  {p}:ready           zset id -> due ms
+-- KEYS[8]  {p}:appritems       hash id -> approval item JSON
+-- KEYS[9]  {p}:deadlines       zset id -> deadline ms
+-- KEYS[10] {p}:apprev          approvals stream
+-- KEYS[11] {p}:wake            shard channel
+-- ARGV[1]  instance id
+-- ARGV[2]  block id
+-- ARGV[3]  payload JSON (an object)
+-- ARGV[4]  signal id
+-- ARGV[5]  decided_by
+-- ARGV[6]  now ms
+-- ARGV[7]  now, RFC 3339
+-- ARGV[8]  instance stream maxlen
+-- ARGV[9]  approvals stream maxlen
+-- ARGV[10] Idempotency-Key ('' none)
+--
+-- Returns  {'applied', signal id} decided now; {'queued', signal id} kept for later;
+--          {'decided', decision JSON} the gate was already decided (409);
+--          {'pending', signal id} an early decision for this gate is already queued (409)
+-- Errors   "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>"
+local inst, ctx, out, ev, gate, inbox, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local items, deadlines, apprev, channel = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local id, block, payload_json, signal_id, decided_by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now, now_iso, maxlen, apprev_maxlen, idempotency = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+
+local f = redis.call('HMGET', inst, 'state', 'gates', 'block_index', 'decision:' .. block, 'idem:' .. idempotency)
+local state = f[1]
+if not state then return redis.error_reply('NOTFOUND instance not found') end
+if idempotency ~= '' and f[5] then
+  local sep = string.find(f[5], '|', 1, true)
+  return {string.sub(f[5], 1, sep - 1), string.sub(f[5], sep + 1)}
+end
+if state == 'completed' or state == 'failed' or state == 'cancelled' then
+  return redis.error_reply('CONFLICT instance is ' .. state)
+end
+local def = gate_definition(f[2], block)
+if not def then
+  return redis.error_reply('INVALID signal_type ' .. block .. ' is not a human_input block of this instance')
+end
+local payload = cjson.decode(payload_json)
+local value = payload[def.store_as]
+if value == nil then value = payload.value end
+if not is_choice(def, value) then
+  return redis.error_reply('INVALID payload payload.' .. def.store_as .. ' (or payload.value) must be one of: ' ..
+    table.concat(def.values, ', '))
+end
+if f[4] then return {'decided', f[4]} end
+
+local function remember(status)
+  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, status .. '|' .. signal_id) end
+  return {status, signal_id}
+end
+
+if redis.call('HGET', gate, 'block') == block then
+  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'decided')
+  record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, value, payload_json, decided_by, signal_id, now, now_iso, state)
+  wake(channel, id)
+  return remember('applied')
+end
+if tonumber(f[3]) > def.i then
+  return redis.error_reply('CONFLICT gate ' .. block .. ' was passed without a decision (its condition was false)')
+end
+local queued = redis.call('HGET', inbox, block)
+if queued then return {'pending', queued} end
+redis.call('HSET', inbox, block, signal_id, block .. ':value', value, block .. ':payload', payload_json, block .. ':by', decided_by)
+return remember('queued')

@@ -1,0 +1,80 @@
+-- timeout_gate: a sweeper found the gate's deadline passed. Taking the id out of the deadline
+-- index is the claim: however many sweepers run, one acts on each deadline, once. Then
+-- on_timeout applies:
+--   escalate: escalated_at is recorded on the item (it stays in the queue and can still be
+--             decided), an `escalation` event on the instance stream and `escalated` on the
+--             approvals stream, and one escalation task is queued for its handler;
+--   choose:   decided with the configured value, decided_by "timeout";
+--   fail:     the item leaves the queue and the instance fails.
+--
+-- KEYS[1]  {p}:i:<id>          instance hash
+-- KEYS[2]  {p}:i:<id>:ctx      context hash
+-- KEYS[3]  {p}:i:<id>:out      outputs hash
+-- KEYS[4]  {p}:i:<id>:ev       event stream
+-- KEYS[5]  {p}:i:<id>:gate     the open gate
+-- KEYS[6]  {p}:ready           zset id -> due ms
+-- KEYS[7]  {p}:appritems       hash id -> approval item JSON
+-- KEYS[8]  {p}:deadlines       zset id -> deadline ms
+-- KEYS[9]  {p}:apprev          approvals stream
+-- KEYS[10] {p}:wake            shard channel
+-- KEYS[11..] the instance's other keys, to expire together when it fails
+-- ARGV[1]  instance id
+-- ARGV[2]  now ms
+-- ARGV[3]  now, RFC 3339
+-- ARGV[4]  instance stream maxlen
+-- ARGV[5]  approvals stream maxlen
+-- ARGV[6]  retention ms
+--
+-- Returns  {'escalated', task id}, {'decided', value}, {'failed', ''}; or nil when another sweeper
+--          took the deadline or the gate is no longer open
+local inst, ctx, out, ev, gate, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local items, deadlines, apprev, channel = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local id, now, now_iso, maxlen, apprev_maxlen, retention = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+
+if redis.call('ZREM', deadlines, id) == 0 then return nil end
+local g = redis.call('HMGET', gate, 'block', 'on_timeout', 'choose', 'esc_handler', 'esc_queue', 'esc_params', 'tenant', 'namespace')
+local block = g[1]
+if not block then return nil end
+local f = redis.call('HMGET', inst, 'state', 'gates', 'epoch')
+local state = f[1]
+if state ~= 'waiting' and state ~= 'paused' then return nil end
+
+if g[2] == 'escalate' then
+  local item = redis.call('HGET', items, id)
+  local open = ',"escalated_at":null}'
+  if item and string.sub(item, -#open) == open then
+    item = string.sub(item, 1, #item - #open) .. ',"escalated_at":"' .. now_iso .. '"}'
+    redis.call('HSET', items, id, item)
+  end
+  redis.call('HSET', gate, 'escalated_at', now_iso)
+  local handler = g[4]
+  emit(ev, maxlen, 'escalation', '{"block_id":' .. cjson.encode(block) .. ',"handler":' .. cjson.encode(handler) ..
+    ',"escalated_at":"' .. now_iso .. '"}')
+  approval_event(apprev, apprev_maxlen, channel, 'escalated', g[7], g[8], item or '{}')
+  -- The task id has the shape TaskStore.TaskID reads: <instance>~x<epoch>~<handler>.
+  local task = id .. '~x' .. f[3] .. '~' .. handler
+  local params = g[6]
+  if params == '' then params = item or '{}' end
+  redis.call('HSET', inst, 'esc_task', task, 'esc_block', block, 'esc_handler', handler, 'esc_params', params,
+    'esc_attempt', 1, 'esc_worker', '')
+  redis.call('ZADD', g[5], now, task)
+  wake(channel, id)
+  return {'escalated', task}
+end
+
+local def = gate_definition(f[2], block)
+close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'timed_out')
+if g[2] == 'choose' then
+  record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, g[3], cjson.encode({value = g[3]}), 'timeout', '', now, now_iso, state)
+  wake(channel, id)
+  return {'decided', g[3]}
+end
+local err = '{"error":"approval timed out","block_id":' .. cjson.encode(block) .. '}'
+redis.call('HSET', inst, 'state', 'failed', 'updated_at', now, 'error', err)
+redis.call('ZREM', ready, id)
+state_event(ev, maxlen, id, 'failed')
+for i = 1, #KEYS do
+  if i <= 5 or i >= 11 then redis.call('PEXPIRE', KEYS[i], retention) end
+end
+wake(channel, id)
+return {'failed', ''}
