@@ -76,16 +76,16 @@ struct TestClient: Sendable {
     }
 
     @discardableResult
-    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> Reply {
-        try await client.execute(uri: uri, method: method, body: body.map { ByteBuffer(string: $0) }) { response in
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
+        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
             let json = response.body.readableBytes == 0 ? JSONValue.null : try JSONValue.parse(response.body.readableBytesView)
             return Reply(status: response.status, json: json)
         }
     }
 
     @discardableResult
-    func post(_ uri: String, _ body: JSONValue) async throws -> Reply {
-        try await call(.post, uri, body.jsonString)
+    func post(_ uri: String, _ body: JSONValue, headers: HTTPFields = [:]) async throws -> Reply {
+        try await call(.post, uri, body.jsonString, headers: headers)
     }
 }
 
