@@ -239,3 +239,45 @@ import Testing
         return formatter.date(from: text).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
     }
 }
+
+/// `sluice approvals` and `sluice approve` as a user runs them.
+@Suite struct ApprovalCommandsTests {
+    @Test func listAndDecideFromTheCommandLine() async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true, live: true) { client in
+            let port = try #require(client.port)
+            try await client.post("/sequences", ApprovalsTests.expense)
+            try await ApprovalsTests.createExpense(client, id: "cli-1", tenant: "acme", namespace: "finance")
+            try await ApprovalsTests.createExpense(client, id: "cli-2", tenant: "other", namespace: "finance")
+            _ = try await api.waitFor(client, "cli-1", state: "waiting")
+            _ = try await api.waitFor(client, "cli-2", state: "waiting")
+            let server = "http://127.0.0.1:\(port)"
+
+            let listing = ServeCommandTests.temporaryDirectory()
+            let (approvals, _) = try ServeCommandTests.launch(["approvals", "--tenant", "acme", "--server", server], environment: [:], in: listing)
+            #expect(approvals.wait(timeoutMilliseconds: 20_000) == 0)
+            let table = try String(contentsOfFile: listing + "/stdout.log", encoding: .utf8).split(separator: "\n").map(String.init)
+            #expect(table.count == 2, "\(table)")
+            #expect(table.first?.hasPrefix("INSTANCE") == true)
+            #expect(table.last?.hasPrefix("cli-1") == true)
+            #expect(table.last?.contains("manager-review") == true)
+            #expect(table.last?.contains("approved/rejected/info_needed") == true)
+            #expect(table.last?.contains("Approve expense of $2500 for Q1 marketing?") == true)
+
+            let bad = ServeCommandTests.temporaryDirectory()
+            let (refused, _) = try ServeCommandTests.launch(["approve", "cli-1", "manager-review", "maybe", "--server", server], environment: [:], in: bad)
+            #expect(refused.wait(timeoutMilliseconds: 20_000) == 1)
+            #expect(try String(contentsOfFile: bad + "/stderr.log", encoding: .utf8).contains("approved, rejected, info_needed"))
+
+            let deciding = ServeCommandTests.temporaryDirectory()
+            let (approve, _) = try ServeCommandTests.launch(
+                ["approve", "cli-1", "manager-review", "approved", "--note", "fine by me", "--server", server], environment: [:], in: deciding)
+            #expect(approve.wait(timeoutMilliseconds: 20_000) == 0)
+            #expect(try String(contentsOfFile: deciding + "/stdout.log", encoding: .utf8).contains("decided: cli-1 manager-review = approved"))
+            let done = try await api.waitFor(client, "cli-1", state: "completed")
+            #expect(done["context"]?["decision"] == "approved")
+            let outputs = try await client.call(.get, "/instances/cli-1/outputs").json.arrayValue ?? []
+            #expect(outputs.first { $0["block_id"] == "manager-review" }?["output"] == ["value": "approved", "note": "fine by me"])
+        }
+    }
+}

@@ -122,10 +122,3 @@ import Testing
         }
     }
 }
-
-extension JSONValue {
-    var arrayValue: [JSONValue]? {
-        if case .array(let values) = self { return values }
-        return nil
-    }
-}

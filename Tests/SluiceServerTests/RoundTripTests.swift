@@ -63,6 +63,22 @@ import Testing
             let create = try await Self.count(counter, api: api.redis) { try await client.post("/instances", ["sequence_id": "s7", "id": "two"]) }
             #expect(create == Counts(scriptCalls: 2, roundTrips: 2, commands: 2), "POST /instances: \(create)")
 
+            // A decision (queued here: no runner has opened the gate yet) is one script too.
+            try await client.post("/sequences", ["id": "gated", "blocks": [["id": "g", "type": "human_input", "prompt": "?"]]])
+            try await client.post("/instances", ["sequence_id": "gated", "id": "gate-1"])
+            try await client.post("/instances", ["sequence_id": "gated", "id": "gate-0"])
+            try await client.post("/instances/gate-0/signals", ["signal_type": "human_input:g", "payload": ["value": "yes"]])
+            try await client.call(.get, "/approvals")
+            let decide = try await Self.count(counter, api: api.redis) {
+                let reply = try await client.post("/instances/gate-1/signals", ["signal_type": "human_input:g", "payload": ["value": "yes"]])
+                #expect(reply.status == .accepted)
+            }
+            #expect(decide == Counts(scriptCalls: 1, roundTrips: 1, commands: 1), "POST /instances/{id}/signals human_input: \(decide)")
+            // The approvals listing fans out over the partitions: one pipelined round trip for
+            // the positions (a read-only script per partition), one for the page's items.
+            let listing = try await Self.count(counter, api: api.redis) { try await client.call(.get, "/approvals?limit=50") }
+            #expect(listing.roundTrips <= 2, "GET /approvals: \(listing)")
+
             let reads: [(String, String)] = [("GET /instances/{id}", "/instances/two"), ("GET /instances/{id}/outputs", "/instances/two/outputs"),
                                              ("GET /sequences/{id}", "/sequences/s7?version=1")]
             for (name, uri) in reads {

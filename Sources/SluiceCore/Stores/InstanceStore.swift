@@ -197,4 +197,9 @@ extension JSONValue {
         if case .number(let value) = self { return value }
         return nil
     }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let values) = self { return values }
+        return nil
+    }
 }
