@@ -121,6 +121,7 @@ import Testing
                 #expect(text.contains("# TYPE http_server_request_duration histogram"))
                 #expect(text.contains(#"http_route="/healthz""#))
                 #expect(text.contains("hb_requests_total") || text.contains("hb_requests"))
+                #expect(text.contains("sluice_approvals_pending"))
             }
         }
     }

@@ -80,21 +80,24 @@ public struct ApprovalEventReader: Sendable {
     }
 
     /// Up to `count` events after `position` in (id, partition) order, and whether some were
-    /// trimmed away before they could be read (`checkGap`, on a resumed stream's first read).
-    public func read(after position: Position, count: Int, tenant: String?, namespace: String?, checkGap: Bool) async throws -> Batch {
-        var commands = keys.allPartitions.map { p in
-            RedisCommand("XRANGE", keys.approvalEvents(p), "(" + position.ids[p], "+", "COUNT", String(count))
-        }
-        if checkGap {
-            for p in keys.allPartitions where position.ids[p] != "0-0" {
-                commands.append(RedisCommand("XRANGE", keys.approvalEvents(p), "-", "+", "COUNT", "1"))
-                commands.append(RedisCommand("XRANGE", keys.approvalEvents(p), position.ids[p], position.ids[p]))
-            }
+    /// trimmed away before they could be read. As for instance streams, each partition is read
+    /// from its position inclusive: if that entry is gone, what followed it was trimmed.
+    public func read(after position: Position, count: Int, tenant: String?, namespace: String?) async throws -> Batch {
+        let commands = keys.allPartitions.map { p in
+            let start = position.ids[p]
+            return start == "0-0"
+                ? RedisCommand("XRANGE", keys.approvalEvents(p), "-", "+", "COUNT", String(count))
+                : RedisCommand("XRANGE", keys.approvalEvents(p), start, "+", "COUNT", String(count + 1))
         }
         let replies = try await redis.pipeline(commands)
         var all: [Event] = []
+        var gap = false
         for p in keys.allPartitions {
-            for entry in try replies[p].throwingServerError().array ?? [] {
+            var entries = try replies[p].throwingServerError().array ?? []
+            if position.ids[p] != "0-0", let first = entries.first?.array?.first?.string {
+                if first == position.ids[p] { entries.removeFirst() } else { gap = true }
+            }
+            for entry in entries {
                 guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array else { continue }
                 var event = Event(partition: p, id: id, type: "", tenant: "", namespace: "", data: "", resumeID: "")
                 var index = 0
@@ -123,16 +126,6 @@ public struct ApprovalEventReader: Sendable {
         for index in taken.indices {
             next.ids[taken[index].partition] = taken[index].id
             taken[index].resumeID = next.text
-        }
-        var gap = false
-        if checkGap {
-            var index = keys.partitions
-            for p in keys.allPartitions where position.ids[p] != "0-0" {
-                let oldest = replies[index].array?.first?.array?.first?.string
-                let retained = !(replies[index + 1].array?.isEmpty ?? true)
-                if !retained, let oldest, Position.split(oldest) > Position.split(position.ids[p]) { gap = true }
-                index += 2
-            }
         }
         let events = taken.filter { event in
             (tenant == nil || event.tenant == tenant) && (namespace == nil || event.namespace == namespace)

@@ -36,16 +36,16 @@ public struct EventStreamReader: Sendable {
     }
 
     /// Up to `count` events strictly after `after` ("0-0" for the start), and the instance's
-    /// state when `withState` (an idle stream need not ask on every poll). One round trip;
-    /// `checkGap` adds two small reads to the same pipeline: whether `after` is still retained,
-    /// and the oldest retained entry.
-    public func read(_ id: String, after: String, count: Int, withState: Bool, checkGap: Bool) async throws -> Batch {
-        var commands = [RedisCommand("XRANGE", keys.events(id), "(" + after, "+", "COUNT", String(count))]
+    /// state when `withState` (an idle stream need not ask on every poll). One round trip.
+    ///
+    /// The read starts *at* `after` (inclusive): when that entry comes back first, nothing
+    /// between it and the next one was lost; when it does not, trimming removed it and every
+    /// older entry, and the client missed whatever lay between — a gap. So every read checks for
+    /// gaps at no extra cost, however long the client was away.
+    public func read(_ id: String, after: String, count: Int, withState: Bool) async throws -> Batch {
+        let fromStart = after == "0-0"
+        var commands = [RedisCommand("XRANGE", keys.events(id), fromStart ? "-" : after, "+", "COUNT", String(fromStart ? count : count + 1))]
         if withState { commands.append(RedisCommand("HGET", keys.instance(id), "state")) }
-        if checkGap {
-            commands.append(RedisCommand("XRANGE", keys.events(id), after, after))
-            commands.append(RedisCommand("XRANGE", keys.events(id), "-", "+", "COUNT", "1"))
-        }
         let replies = try await redis.pipeline(commands)
         var events: [Event] = []
         for entry in try replies[0].throwingServerError().array ?? [] {
@@ -62,18 +62,18 @@ public struct EventStreamReader: Sendable {
             }
             events.append(Event(id: entryId, type: type, data: data))
         }
+        var gap = false
+        if !fromStart, let first = events.first {
+            if first.id == after {
+                events.removeFirst()
+            } else {
+                gap = true
+                if events.count > count { events.removeLast() }
+            }
+        }
         var state = StateCheck.notChecked
         if withState {
             state = try replies[1].throwingServerError().string.flatMap(InstanceState.init(rawValue:)).map(StateCheck.state) ?? .missing
-        }
-        var gap = false
-        if checkGap, after != "0-0" {
-            // Trimming removes the oldest entries. If the last event the client saw is gone and
-            // the oldest one kept is newer, what came between was trimmed: a gap.
-            let base = withState ? 2 : 1
-            let afterRetained = !(replies[base].array?.isEmpty ?? true)
-            let oldest = replies[base + 1].array?.first?.array?.first?.string
-            if !afterRetained, let oldest, Self.compare(oldest, after) > 0 { gap = true }
         }
         return Batch(events: events, state: state, gap: gap)
     }

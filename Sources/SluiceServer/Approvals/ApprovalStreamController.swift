@@ -39,7 +39,7 @@ struct ApprovalStreamController {
         guard let slot = limiter.acquire() else {
             throw APIError(.unavailable, "too many open streams on this process (SLUICE_SSE_MAX_STREAMS); retry on another")
         }
-        let reader = self.reader, wakes = self.wakes, keepalive = Int64(keepaliveSeconds) * 1000, resumed = given != nil, origin = start
+        let reader = self.reader, wakes = self.wakes, keepalive = Int64(keepaliveSeconds) * 1000, origin = start
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no"]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             defer { slot.release() }
@@ -49,14 +49,11 @@ struct ApprovalStreamController {
             let clientGone = NIOLockedValueBox(false)
             try await request.body.consumeWithInboundCloseHandler { _ in
                 var position = origin
-                var first = true
                 try await writer.write(ByteBuffer(string: ": stream open\n\n"))
                 var lastWrite = ContinuousClock.now
                 while !clientGone.withLockedValue({ $0 }) {
                     let batch = try await reader.read(
-                        after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace,
-                        checkGap: first && resumed)
-                    first = false
+                        after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace)
                     var text = ""
                     if batch.gap {
                         text += ": gap\n\n"

@@ -1,12 +1,18 @@
 import Hummingbird
+import Metrics
 import NIOCore
 import Prometheus
+import SluiceCore
 import SluiceRedis
 
 /// `/healthz` (the process runs), `/readyz` (Redis answers), `/metrics` (Prometheus text).
 struct OperationsController {
     let redis: RedisClient
     let registry: PrometheusCollectorRegistry
+    let approvals: ApprovalStore
+
+    /// The queue's size across partitions, read when scraped (one pipelined round trip).
+    static let approvalsPending = Gauge(label: "sluice_approvals_pending")
 
     func addRoutes(to router: Router<SluiceRequestContext>) {
         router.get("/healthz", use: health)
@@ -32,6 +38,8 @@ struct OperationsController {
     }
 
     @Sendable func metrics(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        // Without Redis the other metrics still matter (they show the errors): skip this one.
+        if let pending = try? await approvals.list(.init(limit: 0)).total { Self.approvalsPending.record(pending) }
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         return Response(

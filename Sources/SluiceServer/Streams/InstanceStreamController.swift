@@ -46,7 +46,7 @@ struct InstanceStreamController {
             // A client that goes away is noticed at once (not at the next keepalive write).
             let clientGone = NIOLockedValueBox(false)
             try await request.body.consumeWithInboundCloseHandler { _ in
-                var session = StreamSession(after: start ?? "0-0", resumed: start != nil)
+                var session = StreamSession(after: start ?? "0-0")
                 // Something to flush at once: the response head goes out with it, so clients (and
                 // proxies) see the stream open even when no event is due yet.
                 try await writer.write(ByteBuffer(string: ": stream open\n\n"))
@@ -55,14 +55,16 @@ struct InstanceStreamController {
                 while !clientGone.withLockedValue({ $0 }) {
                     let batch = try await reader.read(
                         Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize,
-                        withState: session.shouldCheckState(woken: woken), checkGap: session.shouldCheckGap)
+                        withState: session.shouldCheckState(woken: woken))
+                    StreamMetrics.buffered(batch.events.count)
                     let (text, finished) = session.render(batch, instanceId: id)
                     if !text.isEmpty {
                         try await writer.write(ByteBuffer(string: text))
                         lastWrite = .now
                     }
                     if finished { break }
-                    if batch.events.count == Self.batchSize { continue }  // lagging: drain before waiting
+                    session.lagging = batch.events.count == Self.batchSize
+                    if session.lagging { continue }  // drain before waiting
                     let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
                     if sinceWrite >= keepalive {
                         try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
@@ -92,11 +94,9 @@ struct InstanceStreamController {
 /// The per-connection state of an instance stream: where it is, and what to send next.
 struct StreamSession {
     var after: String
-    var resumed: Bool
     var reads = 0
-
-    /// Trimming can only bite a client that resumes or falls behind.
-    var shouldCheckGap: Bool { resumed ? reads == 0 : false }
+    /// The last read returned a full batch: the client is behind the stream.
+    var lagging = false
 
     /// The state is read on the first read, after every wake-up (deletions and state changes
     /// wake the stream), and on every 20th quiet poll (expiry wakes nobody): an idle stream
@@ -176,4 +176,17 @@ enum StreamMetrics {
     static let open = Meter(label: "sluice_sse_open_streams")
     static let eventsSent = Counter(label: "sluice_sse_events_sent")
     static let gaps = Counter(label: "sluice_sse_gaps")
+    /// The most events any connection held between reading them from Redis and writing them
+    /// out (the bound is `InstanceStreamController.batchSize`); tests read it.
+    static let mostBuffered = NIOLockedValueBox(0)
+
+    static func buffered(_ count: Int) {
+        mostBuffered.withLockedValue { $0 = max($0, count) }
+    }
+}
+
+/// What the process's streams did, for tests and diagnostics.
+public enum StreamStatistics {
+    /// The most events any stream connection held at once between Redis and its socket.
+    public static var mostBufferedEvents: Int { StreamMetrics.mostBuffered.withLockedValue { $0 } }
 }

@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceRedis
+import SluiceServer
+import SluiceTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Backpressure: a client that reads slowly never makes the server buffer more than one batch
+/// (32 events); it continues from the durable stream as it drains, and what was trimmed in the
+/// meantime is reported as a gap.
+@Suite struct SlowReaderTests {
+    /// A blocking TCP client with a tiny receive buffer, so that the server's writes stall.
+    final class SlowSocket: @unchecked Sendable {
+        let fd: Int32
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var size: Int32 = 2048
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw SluiceError.notFound("connect failed") }
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        func send(_ text: String) {
+            _ = text.withCString { Glibc.send(fd, $0, strlen($0), 0) }
+        }
+
+        /// Up to `count` bytes; empty at end of stream.
+        func receive(_ count: Int) -> String {
+            var buffer = [UInt8](repeating: 0, count: count)
+            let n = recv(fd, &buffer, count, 0)
+            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+        }
+
+        deinit { close(fd) }
+    }
+
+    @Test func aSlowReaderOfAThousandEventsGetsAGapAndTheServerBuffersAtMost32() async throws {
+        let api = try await TestAPI.make { $0.streamMaxLength = 50 }
+        try await api.run(live: true) { client in
+            let port = try #require(client.port)
+            try await client.post("/sequences", ["id": "nap", "blocks": [["id": "z", "type": "step", "handler": "sleep", "params": ["ms": 600_000]]]])
+            try await client.post("/instances", ["sequence_id": "nap", "id": "slow-1"])
+            let socket = try SlowSocket(port: port)
+            socket.send("GET /instances/slow-1/stream?poll_ms=100 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+            var received = socket.receive(512)  // the head, then the reader stops reading
+
+            // 1,000 events while the client reads nothing; the stream keeps only about 50.
+            let signals = SignalStore(Storage(redis: api.redis, keys: api.keys, streamMaxLength: 50, retentionSeconds: 60))
+            for _ in 0..<500 {
+                _ = try await signals.apply(.pause, to: "slow-1", payload: .null, nowMilliseconds: Clock.nowMilliseconds())
+                _ = try await signals.apply(.resume, to: "slow-1", payload: .null, nowMilliseconds: Clock.nowMilliseconds())
+            }
+            let last = try #require(try await api.redis.execute(RedisCommand("XREVRANGE", api.keys.events("slow-1"), "+", "-", "COUNT", "1"))
+                .array?.first?.array?.first?.string)
+            try await Task.sleep(for: .milliseconds(500))
+
+            // Now drain, slowly, until the newest event arrives.
+            let drained = Task.detached { () -> String in
+                var text = ""
+                while !text.contains("id: \(last)\n") {
+                    let chunk = socket.receive(256)
+                    if chunk.isEmpty { break }
+                    text += chunk
+                    usleep(2000)
+                }
+                return text
+            }
+            received += await drained.value
+            #expect(received.contains("id: \(last)\n"))
+            #expect(received.contains(": gap\n"))
+            let ids = received.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
+            #expect(Set(ids).count == ids.count, "an event was sent twice")
+            #expect(ids.count < 1001)  // the trimmed ones were skipped, not buffered
+            #expect(StreamStatistics.mostBufferedEvents <= 32)
+            #expect(StreamStatistics.mostBufferedEvents > 0)
+        }
+    }
+}
