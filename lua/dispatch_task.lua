@@ -37,4 +37,6 @@ redis.call('HSET', inst, 'task_id', task, 'task_block', ARGV[5], 'task_handler',
   'updated_at', now)
 redis.call('ZADD', tasks, now, task)
 redis.call('SPUBLISH', channel, id)
+-- Workers long-polling for this handler wake up at once.
+redis.call('SPUBLISH', channel, '~tasks:' .. ARGV[6])
 return task

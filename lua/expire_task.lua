@@ -25,4 +25,5 @@ redis.call('HINCRBY', inst, f_attempt, 1)
 redis.call('HSET', inst, f_worker, '')
 redis.call('ZADD', tasks, now, task)
 redis.call('SPUBLISH', channel, current[3])
+redis.call('SPUBLISH', channel, '~tasks:' .. string.match(task, '~([^~]+)$'))
 return 1

@@ -59,6 +59,7 @@ if g[2] == 'escalate' then
     'esc_attempt', 1, 'esc_worker', '')
   redis.call('ZADD', g[5], now, task)
   wake(channel, id)
+  redis.call('SPUBLISH', channel, '~tasks:' .. handler)
   return {'escalated', task}
 end
 

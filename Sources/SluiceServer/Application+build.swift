@@ -51,7 +51,7 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     SignalsController(signals: signals, approvals: approvals).addRoutes(to: router)
     ApprovalsController(approvals: approvals).addRoutes(to: router)
     let tasks = TaskStore(storage)
-    WorkersController(tasks: tasks).addRoutes(to: router)
+    WorkersController(tasks: tasks, wakes: dependencies.wakes).addRoutes(to: router)
     // One cap for every kind of stream on this process.
     let limiter = StreamLimiter(maximum: dependencies.configuration.sseMaxStreams)
     InstanceStreamController(

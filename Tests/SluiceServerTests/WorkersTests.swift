@@ -45,6 +45,28 @@ import Testing
         }
     }
 
+    @Test func aWaitingPollIsWokenByTheTaskAndCostsLittleWhileIdle() async throws {
+        // Idle: with no task and no wake-up, a waiting poll looks once per second (one pipelined
+        // round trip over the partitions each time), not every few milliseconds.
+        let idle = try await TestAPI.make()
+        try await idle.run { client in
+            let before = idle.redis.sent.roundTrips
+            let reply = try await client.post("/workers/tasks/poll", ["handler": "nobody", "worker_id": "w", "wait_ms": 3000])
+            #expect(reply.json == [])
+            #expect(idle.redis.sent.roundTrips - before <= 5)
+        }
+        // Woken: a poll waiting before the task exists gets it as soon as it is queued.
+        let api = try await TestAPI.make()
+        try await api.run(engine: true) { client in
+            try await client.post("/sequences", Self.expense)
+            let poll = Task { try await pollOne(client, worker: "w-wake", wait: 20_000) }
+            try await Task.sleep(for: .milliseconds(300))
+            try await client.post("/instances", ["sequence_id": "pay", "id": "w-wake", "context": ["amount": 1]])
+            let task = try await poll.value
+            #expect(task?["instance_id"] == "w-wake")
+        }
+    }
+
     @Test func expiredLeaseRedeliversWithTheNextAttemptAndFencesTheStaleWorker() async throws {
         let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 1500; $0.sweepIntervalMilliseconds = 50 }
         try await api.run(engine: true) { client in

@@ -98,10 +98,11 @@ struct StreamSession {
     /// The last read returned a full batch: the client is behind the stream.
     var lagging = false
 
-    /// The state is read on the first read, after every wake-up (deletions and state changes
-    /// wake the stream), and on every 20th quiet poll (expiry wakes nobody): an idle stream
-    /// costs one command per poll.
-    func shouldCheckState(woken: Bool) -> Bool { reads == 0 || woken || reads % 20 == 0 }
+    /// The state is read on the first read and after every wake-up: every state change and a
+    /// deletion wake the stream, and after a pub/sub reconnect every stream is woken. Nothing
+    /// else can remove a live instance (only finished ones expire, and a stream ends with its
+    /// terminal event), so a quiet poll costs exactly one command.
+    func shouldCheckState(woken: Bool) -> Bool { reads == 0 || woken }
 
     /// The SSE text for a batch, and whether the stream is over (done or error sent).
     mutating func render(_ batch: EventStreamReader.Batch, instanceId: String) -> (String, Bool) {

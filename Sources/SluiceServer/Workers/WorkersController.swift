@@ -1,9 +1,16 @@
 import Hummingbird
 import SluiceCore
+import SluiceEngine
 
 /// The workers protocol: poll (long-poll), heartbeat, complete, fail.
 struct WorkersController {
     let tasks: TaskStore
+    /// Scripts that queue a task publish `~tasks:<handler>`; a waiting poll wakes on it.
+    let wakes: WakeRegistry
+
+    /// Without a wake-up (missed during a pub/sub reconnect, or a retry whose backoff ends),
+    /// a waiting poll looks again this often.
+    static let fallbackMilliseconds: Int64 = 1000
 
     func addRoutes(to router: Router<SluiceRequestContext>) {
         router.post("/workers/tasks/poll", use: poll)
@@ -19,13 +26,18 @@ struct WorkersController {
         let limit = try body.integer("limit", default: 1, in: 1...100)
         let waitMilliseconds = try body.integer("wait_ms", default: 0, in: 0...30_000)
         let deadline = ContinuousClock.now + .milliseconds(waitMilliseconds)
+        let doorbell = Doorbell()
+        let unregister = wakes.register("~tasks:" + handler, doorbell)
+        defer { unregister() }
         while true {
             let leased = try await tasks.lease(handler: handler, worker: worker, limit: limit, nowMilliseconds: Clock.nowMilliseconds())
-            if !leased.isEmpty || ContinuousClock.now >= deadline {
+            let left = deadline - ContinuousClock.now
+            if !leased.isEmpty || left <= .zero {
                 return JSONValue.array(leased.map(Self.json)).response(status: .ok)
             }
-            // Long-poll: look again shortly (a handful of round trips per second per waiting worker).
-            try await Task.sleep(for: min(.milliseconds(100), deadline - ContinuousClock.now))
+            // Long-poll: wait for a task of this handler to be queued anywhere (or the fallback).
+            let leftMilliseconds = max(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 1)
+            _ = await doorbell.wait(upTo: min(Self.fallbackMilliseconds, leftMilliseconds))
         }
     }
 
