@@ -48,6 +48,8 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
         .addRoutes(to: router)
     let signals = SignalStore(storage)
     SignalsController(signals: signals, instances: instances).addRoutes(to: router)
+    CheckpointsController(checkpoints: CheckpointStore(storage), checkpointMaxBytes: dependencies.configuration.checkpointMaxBytes)
+        .addRoutes(to: router)
     let tasks = TaskStore(storage)
     WorkersController(tasks: tasks).addRoutes(to: router)
     InstanceStreamController(
