@@ -289,6 +289,32 @@ import Testing
         }
     }
 
+    @Test func restoreFencesARunnerThatHeldTheInstance() async throws {
+        let api = try await TestAPI.make()
+        let engine = EngineStore(Storage(redis: api.redis, keys: api.keys, streamMaxLength: 1000, retentionSeconds: 60))
+        try await api.run { client in
+            try await client.post("/sequences", Self.job)
+            try await client.post("/instances", ["sequence_id": "job", "id": "fr-1", "context": ["marker": "m"]])
+            let checkpoint = try await save(client, "fr-1", ["at": "start"])
+            // A runner claims the instance and is still working on `prepare` when the restore lands.
+            let claim = try #require(try await engine.claim("fr-1", nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: 30_000))
+            #expect(try await client.post("/instances/fr-1/checkpoints/\(checkpoint)/restore", [:]).status == .ok)
+            let p = api.keys.partition(of: "fr-1")
+            #expect(try await api.redis.execute(RedisCommand("ZSCORE", api.keys.leases(p), "fr-1")) == .null)
+            #expect(try await api.redis.execute(RedisCommand("ZSCORE", api.keys.ready(p), "fr-1")) != .null)
+            await #expect(throws: SluiceError.self) {
+                try await engine.commit("fr-1", epoch: claim.epoch, .init(mode: .continue, output: ("prepare", ["stale": true]),
+                    contextPatch: ["prepared": "stale"], nextIndex: 1, nextBlock: "work"), nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: 30_000)
+            }
+            let instance = try await client.call(.get, "/instances/fr-1").json
+            #expect(instance["state"] == "scheduled" && instance["current_block"] == "prepare" && instance["context"] == ["marker": "m"])
+            #expect(try await client.call(.get, "/instances/fr-1/outputs").json.arrayValue?.compactMap { $0["block_id"]?.stringValue } == ["_restore"])
+            // The next claim is the one that counts.
+            let next = try #require(try await engine.claim("fr-1", nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: 30_000))
+            #expect(next.epoch == claim.epoch + 2)
+        }
+    }
+
     @Test func restoreRevivesCompletedFailedAndCancelledInstances() async throws {
         let api = try await TestAPI.make()
         try await api.run(engine: true) { client in
