@@ -28,6 +28,7 @@ bench:
 	bench/redis-client
 	bench/engine
 	bench/sse
+	bench/checkpoints
 
 clean:
 	rm -rf .build .build-bench .sluice

@@ -50,6 +50,8 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     let approvals = ApprovalStore(storage)
     SignalsController(signals: signals, approvals: approvals).addRoutes(to: router)
     ApprovalsController(approvals: approvals).addRoutes(to: router)
+    CheckpointsController(checkpoints: CheckpointStore(storage), checkpointMaxBytes: dependencies.configuration.checkpointMaxBytes)
+        .addRoutes(to: router)
     let tasks = TaskStore(storage)
     WorkersController(tasks: tasks, wakes: dependencies.wakes).addRoutes(to: router)
     // One cap for every kind of stream on this process.

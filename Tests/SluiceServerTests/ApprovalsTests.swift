@@ -216,6 +216,30 @@ import Testing
         }
     }
 
+    @Test func restoringAWaitingInstanceClosesItsGateAndTheRunnerOpensItAgain() async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true) { client in
+            try await client.post("/sequences", Self.expense)
+            try await Self.createExpense(client, id: "rs-1")
+            _ = try await api.waitFor(client, "rs-1", state: "waiting")
+            let saved = try await client.post("/instances/rs-1/checkpoints", ["checkpoint_data": ["note": "at the gate"]])
+            #expect(saved.status == .created)
+            let cp = try #require(saved.json["id"]?.stringValue)
+            let restored = try await client.post("/instances/rs-1/checkpoints/\(cp)/restore", [:])
+            #expect(restored.status == .ok)
+            // The runner reaches the gate again: one item, not two, and it can be decided.
+            _ = try await api.waitFor(client, "rs-1", state: "waiting")
+            let page = try await client.call(.get, "/approvals").json
+            #expect(page["total"] == 1)
+            let p = api.keys.partition(of: "rs-1")
+            let events = try await api.redis.execute(RedisCommand("XRANGE", api.keys.approvalEvents(p), "-", "+")).array ?? []
+            let kinds = events.compactMap { $0.array?[1].array?[1].string }
+            #expect(kinds == ["added", "removed", "added"])
+            #expect(try await client.post("/instances/rs-1/signals", ["signal_type": "human_input:manager-review", "payload": ["decision": "approved"]]).status == .ok)
+            _ = try await api.waitFor(client, "rs-1", state: "completed")
+        }
+    }
+
     @Test func queryParametersAreChecked() async throws {
         let api = try await TestAPI.make()
         try await api.run { client in

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import SluiceCore
 import SluiceRedis
 import SluiceTestSupport
@@ -46,6 +47,10 @@ import Testing
             try await client.post("/sequences", sequence)
             try await client.post("/instances", ["sequence_id": "s7", "id": "warm"])
             try await client.post("/instances/warm/signals", ["signal_type": "pause"])
+            let warm = try await client.post("/instances/warm/checkpoints", ["checkpoint_data": 1]).json["id"]?.stringValue ?? ""
+            try await client.call(.get, "/instances/warm/checkpoints/latest")
+            try await client.post("/instances/warm/checkpoints/\(warm)/restore", [:])
+            try await client.post("/instances/warm/checkpoints/prune", ["keep": 0])
             try await client.call(.delete, "/instances/warm")
 
             let writes: [(String, () async throws -> Void)] = [
@@ -84,6 +89,35 @@ import Testing
             for (name, uri) in reads {
                 let counts = try await Self.count(counter, api: api.redis) { try await client.call(.get, uri) }
                 #expect(counts.scriptCalls == 0 && counts.roundTrips <= 1 && counts.commands <= 2, "\(name): \(counts)")
+            }
+
+            // Checkpoints: each write is one script call; each read one round trip of at most two
+            // commands (the list is pipelined; one checkpoint, or the newest, is a read-only script).
+            var checkpoint = ""
+            let save = try await Self.count(counter, api: api.redis) {
+                checkpoint = try await client.post("/instances/two/checkpoints", ["checkpoint_data": ["cursor": 1]]).json["id"]?.stringValue ?? ""
+            }
+            #expect(save == Counts(scriptCalls: 1, roundTrips: 1, commands: 1), "POST /instances/{id}/checkpoints: \(save)")
+            let checkpointReads: [(String, String)] = [
+                ("GET /instances/{id}/checkpoints", "/instances/two/checkpoints"),
+                ("GET /instances/{id}/checkpoints/latest", "/instances/two/checkpoints/latest"),
+                ("GET /instances/{id}/checkpoints/{cp}", "/instances/two/checkpoints/\(checkpoint)"),
+            ]
+            for (name, uri) in checkpointReads {
+                var status = HTTPResponse.Status.ok
+                let counts = try await Self.count(counter, api: api.redis) { status = try await client.call(.get, uri).status }
+                #expect(status == .ok, "\(name)")
+                #expect(counts.scriptCalls <= 1 && counts.roundTrips == 1 && counts.commands <= 2, "\(name): \(counts)")
+            }
+            let checkpointWrites: [(String, String, JSONValue, JSONValue)] = [
+                ("POST /instances/{id}/checkpoints/{cp}/restore", "/instances/two/checkpoints/\(checkpoint)/restore", [:], "scheduled"),
+                ("POST /instances/{id}/checkpoints/prune", "/instances/two/checkpoints/prune", ["keep": 0], ["count": 1]),
+            ]
+            for (name, uri, body, expected) in checkpointWrites {
+                var reply = JSONValue.null
+                let counts = try await Self.count(counter, api: api.redis) { reply = try await client.post(uri, body).json }
+                #expect(reply["state"] ?? reply == expected, "\(name): \(reply)")
+                #expect(counts == Counts(scriptCalls: 1, roundTrips: 1, commands: 1), "\(name): \(counts)")
             }
         }
     }

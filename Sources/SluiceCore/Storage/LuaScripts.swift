@@ -24,6 +24,10 @@ public enum LuaScripts {
     public static let heartbeatTask = script("heartbeat_task")
     public static let finishTask = instanceScript("finish_task")
     public static let expireTask = script("expire_task")
+    public static let saveCheckpoint = script("save_checkpoint")
+    public static let getCheckpoint = script("get_checkpoint")
+    public static let pruneCheckpoints = script("prune_checkpoints")
+    public static let restoreCheckpoint = gateScript("restore_checkpoint")
 
     /// A script that changes instances: the shared helpers of `lua/prelude.lua` come first.
     static func instanceScript(_ name: String) -> RedisScript {

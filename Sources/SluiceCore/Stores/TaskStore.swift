@@ -106,7 +106,7 @@ public struct TaskStore: StorageBacked {
                 id: task, blockId: fields[prefix + "block"] ?? "",
                 params: fields[prefix + "params"].flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? .object([:]),
                 context: context, attempt: fields[prefix + "attempt"].flatMap(Int.init) ?? 1, leaseExpiresAt: Int64(expires),
-                latestCheckpoint: parts[2].string.flatMap { try? JSONValue.parse(Array($0.utf8)) }))
+                latestCheckpoint: parts[2].string.flatMap(Checkpoint.init(record:))?.json))
         }
         return leased
     }

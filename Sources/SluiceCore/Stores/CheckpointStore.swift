@@ -1,0 +1,81 @@
+import SluiceRedis
+
+/// Checkpoints of instances (api.md → Checkpoints): a capped list of ids `{p}:i:<id>:cp` and a
+/// hash of records `{p}:i:<id>:cpd`. Each write is one script; each read one command.
+public struct CheckpointStore: StorageBacked {
+    public let storage: Storage
+
+    public init(_ storage: Storage) { self.storage = storage }
+
+    /// Saves `data` with a snapshot of the instance; returns the new checkpoint's id (a UUIDv7,
+    /// later ids sort after earlier ones). `SluiceError.notFound` for an unknown instance.
+    public func save(_ id: String, data: JSONValue, nowMilliseconds: Int64) async throws -> String {
+        let reply = try await redis.run(
+            LuaScripts.saveCheckpoint,
+            keys: [keys.instance(id), keys.context(id), keys.checkpoints(id), keys.checkpointData(id)],
+            arguments: [
+                .init(id), .init(String(nowMilliseconds)), .init(Clock.rfc3339(milliseconds: nowMilliseconds)), .init(Self.randomTail()),
+                .init(storage.checkpointCap), .init(bytes: data.encoded()),
+            ])
+        guard let checkpointId = try ScriptReply.checked(reply).string else {
+            throw RedisClientError(.unexpectedReply, "save_checkpoint returned \(reply)")
+        }
+        return checkpointId
+    }
+
+    /// All checkpoints, oldest first; nil when the instance does not exist.
+    public func list(_ id: String) async throws -> [Checkpoint]? {
+        let replies = try await redis.pipeline([RedisCommand("EXISTS", keys.instance(id)), RedisCommand("HGETALL", keys.checkpointData(id))])
+        guard try replies[0].throwingServerError().int == 1 else { return nil }
+        // Ids sort in save order (save_checkpoint makes them so), which spares reading the list.
+        return (try replies[1].throwingServerError().fields ?? [:]).values.compactMap(Checkpoint.init(record:)).sorted { $0.id < $1.id }
+    }
+
+    /// One checkpoint, or the newest when `checkpointId` is nil; nil when there is none.
+    /// `SluiceError.notFound` for an unknown instance.
+    public func get(_ id: String, checkpointId: String? = nil) async throws -> Checkpoint? {
+        let reply = try await redis.run(
+            LuaScripts.getCheckpoint, keys: [keys.instance(id), keys.checkpoints(id), keys.checkpointData(id)],
+            arguments: [.init(checkpointId ?? "")])
+        return try ScriptReply.checked(reply).string.flatMap(Checkpoint.init(record:))
+    }
+
+    /// Keeps the `keep` newest checkpoints; returns how many were deleted.
+    public func prune(_ id: String, keep: Int) async throws -> Int {
+        precondition(keep >= 0, "keep is validated at the edge")
+        let reply = try await redis.run(
+            LuaScripts.pruneCheckpoints, keys: [keys.instance(id), keys.checkpoints(id), keys.checkpointData(id)], arguments: [.init(keep)])
+        guard let deleted = try ScriptReply.checked(reply).int else {
+            throw RedisClientError(.unexpectedReply, "prune_checkpoints returned \(reply)")
+        }
+        return deleted
+    }
+
+    /// Puts the instance back to the checkpoint's snapshot, `scheduled` at that block; fences
+    /// every runner and worker task that held it. Returns the state and the block it resumes at.
+    public func restore(_ id: String, checkpointId: String, nowMilliseconds: Int64) async throws -> (state: InstanceState, currentBlock: String?) {
+        let p = keys.partition(of: id)
+        let reply = try await redis.run(
+            LuaScripts.restoreCheckpoint,
+            keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.checkpoints(id), keys.checkpointData(id),
+                   keys.gate(id), keys.inbox(id), keys.taskLeases(p), keys.ready(p), keys.leases(p), keys.approvalItems(p), keys.deadlines(p),
+                   keys.approvalEvents(p), keys.wakeChannel(p)],
+            arguments: [.init(id), .init(checkpointId), .init(String(nowMilliseconds)), .init(Clock.rfc3339(milliseconds: nowMilliseconds)),
+                        .init(streamMaxLength), .init(storage.approvalStreamMaxLength)])
+        guard case .array(let parts) = try ScriptReply.checked(reply), parts.count == 2,
+              let state = parts[0].string.flatMap(InstanceState.init(rawValue:)), let block = parts[1].string else {
+            throw RedisClientError(.unexpectedReply, "restore_checkpoint returned \(reply)")
+        }
+        return (state, block.isEmpty ? nil : block)
+    }
+
+    /// The random end of a UUIDv7 (`vrrr-rrrrrrrrrrrr`, RFC 4122 variant); the script puts the
+    /// time and counter in front.
+    static func randomTail() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[0] = (bytes[0] & 0x3F) | 0x80
+        let hex = bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return String(hex.prefix(4)) + "-" + String(hex.dropFirst(4))
+    }
+}

@@ -1,0 +1,84 @@
+import Hummingbird
+import SluiceCore
+
+/// `/instances/{id}/checkpoints`: save, list, latest, get one, prune, restore.
+struct CheckpointsController {
+    let checkpoints: CheckpointStore
+    let checkpointMaxBytes: Int
+
+    func addRoutes(to router: Router<SluiceRequestContext>) {
+        router.post("/instances/{id}/checkpoints", use: save)
+        router.get("/instances/{id}/checkpoints", use: list)
+        router.get("/instances/{id}/checkpoints/latest", use: latest)
+        router.get("/instances/{id}/checkpoints/{checkpoint_id}", use: get)
+        router.post("/instances/{id}/checkpoints/prune", use: prune)
+        router.post("/instances/{id}/checkpoints/{checkpoint_id}/restore", use: restore)
+    }
+
+    @Sendable func save(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let id = try instanceID(context)
+        let body = try await request.jsonBody(context: context)
+        guard case .object(let object) = body else { throw SluiceError.invalid(field: "body", message: "body must be a JSON object") }
+        guard let data = object["checkpoint_data"] else {
+            throw SluiceError.invalid(field: "checkpoint_data", message: "checkpoint_data is required (any JSON value)")
+        }
+        let size = data.encoded().count
+        guard size <= checkpointMaxBytes else {
+            throw APIError(.payloadTooLarge, "checkpoint_data is \(size) bytes; the limit is \(checkpointMaxBytes) (SLUICE_CHECKPOINT_MAX_BYTES)")
+        }
+        let checkpointId = try await checkpoints.save(id, data: data, nowMilliseconds: Clock.nowMilliseconds())
+        return JSONValue.object(["id": .string(checkpointId)]).response(status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        guard let list = try await checkpoints.list(try instanceID(context)) else { throw APIError.notFound("instance not found") }
+        return JSONValue.array(list.map(\.json)).response(status: .ok)
+    }
+
+    @Sendable func latest(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        guard let checkpoint = try await checkpoints.get(try instanceID(context)) else { throw APIError.notFound("no checkpoints") }
+        return checkpoint.json.response(status: .ok)
+    }
+
+    @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let id = try instanceID(context)
+        let checkpointId = try self.checkpointID(context)
+        guard let checkpoint = try await checkpoints.get(id, checkpointId: checkpointId) else { throw APIError.notFound("checkpoint not found") }
+        return checkpoint.json.response(status: .ok)
+    }
+
+    @Sendable func prune(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let id = try instanceID(context)
+        let body = try await request.jsonBody(context: context)
+        guard case .object(let object) = body else { throw SluiceError.invalid(field: "body", message: "body must be a JSON object") }
+        guard case .number(let number)? = object["keep"], let keep = Int(exactly: number), keep >= 0 else {
+            throw APIError.unprocessable(
+                "keep is required: a non-negative integer, how many of the newest checkpoints to keep", field: "keep", reason: "must be an integer >= 0")
+        }
+        let deleted = try await checkpoints.prune(id, keep: keep)
+        return JSONValue.object(["count": .number(Double(deleted))]).response(status: .ok)
+    }
+
+    @Sendable func restore(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let id = try instanceID(context)
+        let checkpointId = try self.checkpointID(context)
+        let (state, block) = try await checkpoints.restore(id, checkpointId: checkpointId, nowMilliseconds: Clock.nowMilliseconds())
+        return JSONValue.object([
+            "id": .string(id), "checkpoint_id": .string(checkpointId), "state": .string(state.rawValue),
+            "current_block": block.map(JSONValue.string) ?? .null,
+        ]).response(status: .ok)
+    }
+
+    private func instanceID(_ context: SluiceRequestContext) throws -> String {
+        let id = try context.parameters.require("id")
+        guard Identifier.isValid(id) else { throw APIError.notFound("instance not found") }
+        return id
+    }
+
+    /// Checked after the instance id: an id that cannot exist is simply not found.
+    private func checkpointID(_ context: SluiceRequestContext) throws -> String {
+        let id = try context.parameters.require("checkpoint_id")
+        guard Identifier.isValid(id) else { throw APIError.notFound("checkpoint not found") }
+        return id
+    }
+}
