@@ -24,11 +24,12 @@ test: deps
 
 # Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.
 bench:
-	@scripts/install-deps.sh $(PACKAGES) wrk
+	@scripts/install-deps.sh $(PACKAGES) wrk python3
 	bench/redis-client
 	bench/engine
 	bench/sse
 	bench/checkpoints
+	bench/approvals
 
 clean:
 	rm -rf .build .build-bench .sluice
