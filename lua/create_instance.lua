@@ -34,5 +34,5 @@ redis.call('HSET', inst, 'fingerprint', fingerprint, 'state', 'scheduled', 'epoc
 redis.call('ZADD', ready, now, id)
 redis.call('ZADD', idx, now, id)
 state_event(ev, maxlen, id, 'scheduled')
-wake(channel, id)
+wake_ready(channel, id)
 return {1, 'scheduled'}

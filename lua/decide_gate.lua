@@ -64,7 +64,7 @@ end
 if redis.call('HGET', gate, 'block') == block then
   close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'decided')
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, value, payload_json, decided_by, signal_id, now, now_iso, state)
-  wake(channel, id)
+  wake_ready(channel, id)
   return remember('applied')
 end
 if tonumber(f[3]) > def.i then

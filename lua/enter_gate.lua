@@ -53,7 +53,7 @@ local early = redis.call('HMGET', inbox, block, block .. ':value', block .. ':pa
 if early[1] then
   redis.call('HDEL', inbox, block, block .. ':value', block .. ':payload', block .. ':by')
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, early[2], early[3], early[4], early[1], now, now_iso, state)
-  wake(channel, id)
+  wake_ready(channel, id)
   return state == 'paused' and 'paused' or 'scheduled'
 end
 

@@ -101,5 +101,5 @@ clear_task()
 redis.call('HSET', inst, 'state', 'scheduled', 'updated_at', now)
 redis.call('ZADD', ready, now, id)
 state_event(ev, maxlen, id, 'scheduled')
-wake(channel, id)
+wake_ready(channel, id)
 return 'scheduled'

@@ -17,3 +17,9 @@ end
 local function wake(channel, id)
   redis.call('SPUBLISH', channel, id)
 end
+
+-- The same wake-up, telling runners too that the instance is due now (`<id>|r`): they claim it
+-- at once instead of scanning the ready queues ('|' never occurs in ids).
+local function wake_ready(channel, id)
+  redis.call('SPUBLISH', channel, id .. '|r')
+end

@@ -90,5 +90,5 @@ local output = '{"block_id":"_restore","output":{"checkpoint_id":"' .. cp_id .. 
 redis.call('HSET', out, '_restore', output .. ',"n":' .. n .. '}')
 emit(ev, maxlen, 'output', output .. '}')
 state_event(ev, maxlen, id, 'scheduled')
-wake(channel, id)
+wake_ready(channel, id)
 return {'scheduled', block}

@@ -75,6 +75,8 @@ elseif signal == 'resume' then
   redis.call('ZREM', leases, id)
   redis.call('ZADD', ready, now, id)
   redis.call('HINCRBY', inst, 'epoch', 1)
-  return applied(set_state('scheduled'))
+  set_state('scheduled')
+  wake_ready(channel, id)
+  return applied('scheduled')
 end
 return redis.error_reply('CONFLICT unknown signal ' .. signal)

@@ -67,7 +67,7 @@ local def = gate_definition(f[2], block)
 close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'timed_out')
 if g[2] == 'choose' then
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, g[3], cjson.encode({value = g[3]}), 'timeout', '', now, now_iso, state)
-  wake(channel, id)
+  wake_ready(channel, id)
   return {'decided', g[3]}
 end
 local err = '{"error":"approval timed out","block_id":' .. cjson.encode(block) .. '}'

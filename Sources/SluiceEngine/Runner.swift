@@ -1,11 +1,18 @@
 import Logging
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SluiceCore
 import SluiceRedis
 
 /// The runner loop: claims due instances, runs their blocks, commits each result with one
-/// fenced script. It waits on the earliest due time or a wake-up, never polling faster than
-/// needed; an idle runner costs two pipelined round trips per `idleMilliseconds`.
+/// fenced script.
+///
+/// Work arrives two ways. Scripts that make an instance due now publish a ready hint (`<id>|r`
+/// on the partition's wake channel); the process's subscription hands it to `hint(_:)` and the
+/// runner claims that instance at once. Everything else (timers of sleeps and retries, expired
+/// runner leases, hints missed during a reconnect) is found by scanning the partitions' ready
+/// queues: at the earliest due time, after a full batch, or every `idleMilliseconds` — an idle
+/// runner costs one pipelined round trip per `idleMilliseconds`.
 public final class Runner: Service, Sendable {
     let engine: EngineStore
     let sequences: SequenceStore
@@ -17,10 +24,16 @@ public final class Runner: Service, Sendable {
     let logger: Logger
     let batch: Int
     let idleMilliseconds: Int64
+    /// Instances processed at once by this runner (a slow step does not hold up the others).
+    let concurrency: Int
+    private let hints = NIOLockedValueBox<[String]>([])
+    private let inFlight = NIOLockedValueBox(0)
+    private let slotFreed = Doorbell()
 
     public init(
         engine: EngineStore, sequences: SequenceStore, tasks: TaskStore, approvals: ApprovalStore, handlers: BuiltinHandlers = BuiltinHandlers(),
-        leaseMilliseconds: Int, doorbell: Doorbell, logger: Logger, batch: Int = 64, idleMilliseconds: Int64 = 1000
+        leaseMilliseconds: Int, doorbell: Doorbell, logger: Logger, batch: Int = 64, idleMilliseconds: Int64 = 1000,
+        concurrency: Int = 256
     ) {
         self.engine = engine
         self.sequences = sequences
@@ -32,6 +45,18 @@ public final class Runner: Service, Sendable {
         self.logger = logger
         self.batch = batch
         self.idleMilliseconds = idleMilliseconds
+        self.concurrency = concurrency
+    }
+
+    /// An instance that is due now (from a ready hint). Bounded: past 10,000 waiting hints the
+    /// rest are left to the next scan.
+    public func hint(_ id: String) {
+        let added = hints.withLockedValue { hints -> Bool in
+            guard hints.count < 10_000 else { return false }
+            hints.append(id)
+            return true
+        }
+        if added { doorbell.ring() }
     }
 
     public func run() async throws {
@@ -41,24 +66,58 @@ public final class Runner: Service, Sendable {
     }
 
     func loop() async {
-        while !Task.isCancelled {
-            do {
-                let now = Clock.nowMilliseconds()
-                let ids = try await engine.due(nowMilliseconds: now, limit: batch)
+        await withDiscardingTaskGroup { group in
+            var nextScan = ContinuousClock.now
+            while !Task.isCancelled {
+                var ids = hints.withLockedValue { hints in
+                    defer { hints.removeAll(keepingCapacity: true) }
+                    return hints
+                }
+                if ContinuousClock.now >= nextScan {
+                    do {
+                        let scan = try await engine.due(nowMilliseconds: Clock.nowMilliseconds(), limit: batch)
+                        ids += scan.ids
+                        // A full batch: more is due, scan again at once; else at the earliest due time.
+                        let wait = scan.ids.count >= batch ? 0
+                            : scan.nextDue.map { min(max($0 - Clock.nowMilliseconds(), 0), idleMilliseconds) } ?? idleMilliseconds
+                        nextScan = ContinuousClock.now + .milliseconds(wait)
+                    } catch {
+                        logger.warning("runner: redis unavailable, retrying", metadata: ["error": "\(error)"])
+                        nextScan = ContinuousClock.now + .milliseconds(500)
+                    }
+                }
+                var seen = Set<String>()
+                for id in ids where seen.insert(id).inserted {
+                    await acquireSlot()
+                    group.addTask {
+                        await self.process(id)
+                        self.releaseSlot()
+                    }
+                }
                 if ids.isEmpty {
-                    let next = try await engine.nextDue()
-                    let wait = next.map { min(max($0 - Clock.nowMilliseconds(), 0), idleMilliseconds) } ?? idleMilliseconds
-                    if wait > 0 { await doorbell.wait(upTo: wait) }
-                    continue
+                    let left = nextScan - ContinuousClock.now
+                    let milliseconds = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+                    if milliseconds > 0 { await doorbell.wait(upTo: milliseconds) }
                 }
-                await withTaskGroup(of: Void.self) { group in
-                    for id in ids { group.addTask { await self.process(id) } }
-                }
-            } catch {
-                logger.warning("runner: redis unavailable, retrying", metadata: ["error": "\(error)"])
-                await doorbell.wait(upTo: 500)
             }
         }
+    }
+
+    private func acquireSlot() async {
+        while true {
+            let granted = inFlight.withLockedValue { count -> Bool in
+                guard count < concurrency else { return false }
+                count += 1
+                return true
+            }
+            if granted { return }
+            await slotFreed.wait(upTo: 100)
+        }
+    }
+
+    private func releaseSlot() {
+        inFlight.withLockedValue { $0 -= 1 }
+        slotFreed.ring()
     }
 
     /// Claims one instance and runs its blocks until it completes, fails, sleeps, or loses the lease.

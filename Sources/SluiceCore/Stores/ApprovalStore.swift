@@ -170,48 +170,100 @@ public struct ApprovalStore: StorageBacked {
         public var next: Cursor?
     }
 
-    /// A page in queue order over every partition: one pipelined round trip for the positions
-    /// (each partition's first `offset + limit` after the cursor, merged), one for the items.
+    /// A page in queue order over every partition, at most two pipelined round trips.
+    ///
+    /// Every partition could hold the whole page, but asking each for `offset + limit` entries
+    /// makes a page cost P × limit entries whatever the queue's size. Instead each partition is
+    /// asked for a few (about twice its fair share) with their items. The `offset + limit`-th
+    /// smallest of those bounds the page: only a partition whose share was full *and* below that
+    /// bound can hold more of the page, and only those are asked again (up to the bound). Deep
+    /// offsets (more than `shallowDepth`) read positions first and the page's items second.
     public func list(_ query: Query) async throws -> Page {
-        let count = query.offset + query.limit
-        let positions = try await redis.runAll(LuaScripts.approvalPage, keys.allPartitions.map { p in
-            (keys: [keys.approvals(p, tenant: query.tenantId, namespace: query.namespace)],
-             arguments: [RedisArgument(query.cursor.map { String($0.score) } ?? ""), RedisArgument(query.cursor?.id ?? ""), RedisArgument(count)])
-        })
+        let need = query.offset + query.limit
+        let partitions = keys.partitions
+        let shallow = need <= Self.shallowDepth
+        let share = shallow ? min(need, (2 * need + partitions - 1) / partitions + 2) : need
+        let first = try await pages(query, keys.allPartitions.map { ($0, query.cursor) }, count: share, withItems: shallow, upTo: nil)
         var total = 0
-        var candidates: [(position: Cursor, partition: Int)] = []
-        for (p, reply) in positions.enumerated() {
+        var candidates: [Entry] = []
+        var full: [Int: Cursor] = [:]  // partitions that may hold more, with their last entry
+        for (p, part) in zip(keys.allPartitions, first) {
+            total += part.total
+            candidates += part.entries
+            if part.entries.count == share, let last = part.entries.last?.position { full[p] = last }
+        }
+        candidates.sort { $0.position.precedes($1.position) }
+        if shallow && !full.isEmpty {
+            let bound = candidates.count >= need ? candidates[need - 1].position : nil
+            // Entries after the bound cannot be on the page; a partition whose share ended at or
+            // after it has nothing more for this page.
+            let again = full.filter { bound == nil || $0.value.precedes(bound!) }.sorted { $0.key < $1.key }
+            if !again.isEmpty {
+                // Each asked partition continues after its own last entry, up to the bound.
+                let more = try await pages(query, again.map { ($0.key, $0.value) }, count: need, withItems: true, upTo: bound?.score)
+                candidates += more.flatMap(\.entries)
+                candidates.sort { $0.position.precedes($1.position) }
+            }
+        }
+        let page = Array(candidates.dropFirst(query.offset).prefix(query.limit))
+        guard !page.isEmpty else { return Page(items: [], total: total, next: nil) }
+        var items: [String: String] = [:]
+        for entry in page { if let item = entry.item { items[entry.position.id] = item } }
+        let missing = page.filter { $0.item == nil }
+        if !missing.isEmpty {
+            let byPartition = Dictionary(grouping: missing, by: { keys.partition(of: $0.position.id) })
+            let order = byPartition.keys.sorted()
+            let replies = try await redis.pipeline(order.map { p in
+                RedisCommand("HMGET", [RedisArgument(keys.approvalItems(p))] + byPartition[p]!.map { RedisArgument($0.position.id) })
+            })
+            for (p, reply) in zip(order, replies) {
+                for (entry, item) in zip(byPartition[p]!, try reply.throwingServerError().array ?? []) {
+                    if let text = item.string { items[entry.position.id] = text }
+                }
+            }
+        }
+        // An item decided between the reads is left out: the page is strongly consistent with
+        // decisions that returned before it was read.
+        let texts = page.compactMap { items[$0.position.id] }
+        let more = query.cursor == nil ? total > need : (candidates.count > query.offset + page.count || !full.isEmpty)
+        return Page(items: texts, total: total, next: more && page.count == query.limit ? page.last?.position : nil)
+    }
+
+    /// Pages up to this deep fetch items with the positions.
+    static let shallowDepth = 200
+
+    struct Entry {
+        var position: Cursor
+        var item: String?
+    }
+
+    struct PartitionPage {
+        var total: Int
+        var entries: [Entry]
+    }
+
+    /// One `approval_page` script per partition, pipelined.
+    func pages(_ query: Query, _ partitions: [(Int, Cursor?)], count: Int, withItems: Bool, upTo: Int64?) async throws -> [PartitionPage] {
+        let replies = try await redis.runAll(LuaScripts.approvalPage, partitions.map { p, start in
+            (keys: [keys.approvals(p, tenant: query.tenantId, namespace: query.namespace), keys.approvalItems(p)],
+             arguments: [RedisArgument(start.map { String($0.score) } ?? ""), RedisArgument(start?.id ?? ""), RedisArgument(count),
+                         RedisArgument(withItems ? "1" : "0"), RedisArgument(upTo.map { String($0) } ?? "")])
+        })
+        let stride = withItems ? 3 : 2
+        return try replies.map { reply in
             guard case .array(let parts) = try reply.throwingServerError(), let size = parts.first?.int else {
                 throw RedisClientError(.unexpectedReply, "approval_page returned \(reply)")
             }
-            total += size
+            var entries: [Entry] = []
             var index = 1
-            while index + 1 < parts.count {
+            while index + stride - 1 < parts.count {
                 if let id = parts[index].string, let score = parts[index + 1].string.flatMap(Double.init) {
-                    candidates.append((Cursor(score: Int64(score), id: id), p))
+                    entries.append(Entry(position: Cursor(score: Int64(score), id: id), item: withItems ? parts[index + 2].string : nil))
                 }
-                index += 2
+                index += stride
             }
+            return PartitionPage(total: size, entries: entries)
         }
-        candidates.sort { $0.position.precedes($1.position) }
-        let page = Array(candidates.dropFirst(query.offset).prefix(query.limit))
-        guard !page.isEmpty else { return Page(items: [], total: total, next: nil) }
-        let byPartition = Dictionary(grouping: page, by: \.partition)
-        let order = byPartition.keys.sorted()
-        let replies = try await redis.pipeline(order.map { p in
-            RedisCommand("HMGET", [RedisArgument(keys.approvalItems(p))] + byPartition[p]!.map { RedisArgument($0.position.id) })
-        })
-        var found: [String: String] = [:]
-        for (p, reply) in zip(order, replies) {
-            for (entry, item) in zip(byPartition[p]!, try reply.throwingServerError().array ?? []) {
-                if let text = item.string { found[entry.position.id] = text }
-            }
-        }
-        // An item decided between the two reads is left out: the page is strongly consistent
-        // with decisions that returned before it was read.
-        let items = page.compactMap { found[$0.position.id] }
-        let more = candidates.count > query.offset + page.count
-        return Page(items: items, total: total, next: more && page.count == query.limit ? page.last?.position : nil)
     }
 
     // MARK: deadlines (sweeper)

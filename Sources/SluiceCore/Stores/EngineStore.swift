@@ -14,20 +14,38 @@ public struct EngineStore: StorageBacked {
         public var outputs: [String: JSONValue]
     }
 
-    /// Due instance ids of every partition (one pipelined round trip), and instances whose
-    /// runner lease expired (their runner died), which are due again at once.
-    public func due(nowMilliseconds: Int64, limit: Int) async throws -> [String] {
+    public struct Scan: Sendable {
+        /// Due now, over every partition.
+        public var ids: [String]
+        /// The earliest due time or lease expiry left after them (ms), nil when none.
+        public var nextDue: Int64?
+    }
+
+    /// Due instance ids of every partition and instances whose runner lease expired (their
+    /// runner died), which are due again at once; with the earliest due time still ahead. One
+    /// pipelined round trip (two when expired leases are re-queued).
+    public func due(nowMilliseconds: Int64, limit: Int) async throws -> Scan {
         let now = String(nowMilliseconds)
         let commands = keys.allPartitions.flatMap { p in
             [RedisCommand("ZRANGEBYSCORE", [.init(keys.ready(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)]),
-             RedisCommand("ZRANGEBYSCORE", [.init(keys.leases(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)])]
+             RedisCommand("ZRANGEBYSCORE", [.init(keys.leases(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)]),
+             RedisCommand("ZRANGEBYSCORE", [.init(keys.ready(p)), .init("(" + now), "+inf", "WITHSCORES", "LIMIT", "0", "1"]),
+             RedisCommand("ZRANGEBYSCORE", [.init(keys.leases(p)), .init("(" + now), "+inf", "WITHSCORES", "LIMIT", "0", "1"])]
         }
         let replies = try await redis.pipeline(commands)
         var ready: [String] = []
         var expired: [(Int, String)] = []
+        var next: Int64?
         for (index, reply) in replies.enumerated() {
-            let ids = try reply.throwingServerError().array?.compactMap(\.string) ?? []
-            if index % 2 == 0 { ready += ids } else { expired += ids.map { (index / 2, $0) } }
+            let values = try reply.throwingServerError().array ?? []
+            switch index % 4 {
+            case 0: ready += values.compactMap { $0.string }
+            case 1: expired += values.compactMap { $0.string }.map { (index / 4, $0) }
+            default:
+                if values.count == 2, let score = values[1].string.flatMap(Double.init) {
+                    next = min(next ?? Int64(score), Int64(score))
+                }
+            }
         }
         if !expired.isEmpty {
             // Back to the ready queue (only if the lease is still expired: compare-and-move).
@@ -36,15 +54,7 @@ public struct EngineStore: StorageBacked {
             })
             ready += expired.map(\.1)
         }
-        return ready
-    }
-
-    /// The earliest due time over all partitions (ms), or nil when nothing is scheduled.
-    public func nextDue() async throws -> Int64? {
-        let replies = try await redis.pipeline(keys.allPartitions.flatMap { p in
-            [RedisCommand("ZRANGE", keys.ready(p), "0", "0", "WITHSCORES"), RedisCommand("ZRANGE", keys.leases(p), "0", "0", "WITHSCORES")]
-        })
-        return replies.compactMap { $0.array?.count == 2 ? $0.array?[1].string.flatMap(Double.init).map { Int64($0) } : nil }.min()
+        return Scan(ids: ready, nextDue: next)
     }
 
     public func claim(_ id: String, nowMilliseconds: Int64, leaseMilliseconds: Int) async throws -> Claim? {

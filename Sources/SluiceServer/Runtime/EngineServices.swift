@@ -5,7 +5,7 @@ import SluiceEngine
 import SluiceRedis
 
 /// The background services of a process: the one pub/sub subscription to the partitions'
-/// wake channels, and (when enabled) the runner loop it wakes.
+/// wake channels, and (when enabled) the runner and sweeper loops.
 public struct EngineServices {
     public var services: [any Service]
     public let doorbell: Doorbell
@@ -16,29 +16,37 @@ public struct EngineServices {
     ) -> EngineServices {
         let keys = configuration.keys
         let doorbell = Doorbell()
-        // One subscription per process; a wake-up for an instance rings the runner and the
-        // local SSE streams of that instance.
+        let storage = Storage(redis: redis, configuration: configuration)
+        let tasks = TaskStore(storage)
+        let approvals = ApprovalStore(storage)
+        let loop: Runner? = runner
+            ? Runner(
+                engine: EngineStore(storage), sequences: SequenceStore(redis: redis, keys: keys), tasks: tasks, approvals: approvals,
+                leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner"))
+            : nil
+        // One subscription per process. A message is an instance id (its local SSE streams
+        // wake), `<id>|r` (also due now: the runner claims it), or a `~...` key of other local
+        // waiters (approval streams, worker long-polls).
         let subscriber = RedisSubscriber(
             configuration: redisConfiguration, kind: .sharded, channels: keys.allPartitions.map(keys.wakeChannel),
             logger: Logger(label: "sluice.pubsub"),
             onSubscribed: {
+                // Messages may have been missed while (re)connecting: everyone looks again.
                 doorbell.ring()
                 wakes.wakeAll()
             },
             onMessage: { message in
-                doorbell.ring()
-                wakes.wake(String(buffer: message.payload))
+                let text = String(buffer: message.payload)
+                if text.hasSuffix("|r") {
+                    let id = String(text.dropLast(2))
+                    loop?.hint(id)
+                    wakes.wake(id)
+                } else {
+                    wakes.wake(text)
+                }
             })
         var services: [any Service] = [subscriber]
-        let storage = Storage(redis: redis, configuration: configuration)
-        let tasks = TaskStore(storage)
-        let approvals = ApprovalStore(storage)
-        if runner {
-            let engine = EngineStore(storage)
-            services.append(Runner(
-                engine: engine, sequences: SequenceStore(redis: redis, keys: keys), tasks: tasks, approvals: approvals,
-                leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner")))
-        }
+        if let loop { services.append(loop) }
         if sweeper {
             services.append(Sweeper(tasks: tasks, approvals: approvals, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
         }
