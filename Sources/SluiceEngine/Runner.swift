@@ -24,6 +24,8 @@ public final class Runner: Service, Sendable {
     let logger: Logger
     let batch: Int
     let idleMilliseconds: Int64
+    /// Timers (sleeps, retry backoffs) fire at most this late.
+    static let minimumScanMilliseconds: Int64 = 100
     /// Instances processed at once by this runner (a slow step does not hold up the others).
     let concurrency: Int
     private let hints = NIOLockedValueBox<[String]>([])
@@ -77,9 +79,13 @@ public final class Runner: Service, Sendable {
                     do {
                         let scan = try await engine.due(nowMilliseconds: Clock.nowMilliseconds(), limit: batch)
                         ids += scan.ids
-                        // A full batch: more is due, scan again at once; else at the earliest due time.
+                        // A full batch: more is due, scan again at once. Else at the earliest due time,
+                        // but not sooner than `minimumScanMilliseconds`: under load, instances made
+                        // due a moment ago (and claimed from their hints) always sit at the head of
+                        // the ready queue, and rescanning for them would cost P commands each time.
                         let wait = scan.ids.count >= batch ? 0
-                            : scan.nextDue.map { min(max($0 - Clock.nowMilliseconds(), 0), idleMilliseconds) } ?? idleMilliseconds
+                            : scan.nextDue.map { min(max($0 - Clock.nowMilliseconds(), Self.minimumScanMilliseconds), idleMilliseconds) }
+                                ?? idleMilliseconds
                         nextScan = ContinuousClock.now + .milliseconds(wait)
                     } catch {
                         logger.warning("runner: redis unavailable, retrying", metadata: ["error": "\(error)"])
