@@ -82,6 +82,18 @@ public struct ChildProcess: Sendable {
         }
     }
 
+    /// The same wait for async callers: it sleeps between looks instead of blocking a thread
+    /// of the cooperative pool (on a 2-core machine there are two, and servers need them).
+    public func exitStatus(timeoutMilliseconds: Int) async -> Int32? {
+        var waited = 0
+        while true {
+            if let status = poll() { return status }
+            if waited >= timeoutMilliseconds { return nil }
+            try? await Task.sleep(for: .milliseconds(5))
+            waited += 5
+        }
+    }
+
     public func send(_ signal: Int32) { kill(pid, signal) }
 
     /// Sends `signal` and waits (bounded) for the child to exit, escalating to SIGKILL.

@@ -279,7 +279,7 @@ import Testing
 
             let listing = ServeCommandTests.temporaryDirectory()
             let (approvals, _) = try ServeCommandTests.launch(["approvals", "--tenant", "acme", "--server", server], environment: [:], in: listing)
-            #expect(approvals.wait(timeoutMilliseconds: 20_000) == 0)
+            #expect(await approvals.exitStatus(timeoutMilliseconds: 20_000) == 0)
             let table = try String(contentsOfFile: listing + "/stdout.log", encoding: .utf8).split(separator: "\n").map(String.init)
             #expect(table.count == 2, "\(table)")
             #expect(table.first?.hasPrefix("INSTANCE") == true)
@@ -290,13 +290,13 @@ import Testing
 
             let bad = ServeCommandTests.temporaryDirectory()
             let (refused, _) = try ServeCommandTests.launch(["approve", "cli-1", "manager-review", "maybe", "--server", server], environment: [:], in: bad)
-            #expect(refused.wait(timeoutMilliseconds: 20_000) == 1)
+            #expect(await refused.exitStatus(timeoutMilliseconds: 20_000) == 1)
             #expect(try String(contentsOfFile: bad + "/stderr.log", encoding: .utf8).contains("approved, rejected, info_needed"))
 
             let deciding = ServeCommandTests.temporaryDirectory()
             let (approve, _) = try ServeCommandTests.launch(
                 ["approve", "cli-1", "manager-review", "approved", "--note", "fine by me", "--server", server], environment: [:], in: deciding)
-            #expect(approve.wait(timeoutMilliseconds: 20_000) == 0)
+            #expect(await approve.exitStatus(timeoutMilliseconds: 20_000) == 0)
             #expect(try String(contentsOfFile: deciding + "/stdout.log", encoding: .utf8).contains("decided: cli-1 manager-review = approved"))
             let done = try await api.waitFor(client, "cli-1", state: "completed")
             #expect(done["context"]?["decision"] == "approved")

@@ -74,7 +74,7 @@ import Testing
             defer { tail.terminate(signal: SIGKILL) }
             let task = try #require(try await client.post("/workers/tasks/poll", ["handler": "remote", "worker_id": "w", "wait_ms": 10_000]).json.arrayValue?.first)
             try await client.post("/workers/tasks/\(task["task_id"]!.stringValue!)/complete", ["worker_id": "w", "output": ["paid": 1]])
-            #expect(tail.wait(timeoutMilliseconds: 20_000) == 0)
+            #expect(await tail.exitStatus(timeoutMilliseconds: 20_000) == 0)
             let lines = try String(contentsOfFile: directory + "/stdout.log", encoding: .utf8).split(separator: "\n").map { String($0.dropFirst(14)) }
             #expect(lines.first == "state   scheduled" || lines.first == "state   running", "\(lines)")
             #expect(lines.contains("output  w  {\"paid\":1}"), "\(lines)")
@@ -82,7 +82,7 @@ import Testing
 
             let (missing, _) = try ServeCommandTests.launch(
                 ["tail", "nope", "--server", "http://127.0.0.1:\(port)", "--plain"], environment: [:], in: ServeCommandTests.temporaryDirectory())
-            #expect(missing.wait(timeoutMilliseconds: 20_000) == 4)
+            #expect(await missing.exitStatus(timeoutMilliseconds: 20_000) == 4)
         }
     }
 }

@@ -48,20 +48,20 @@ import Testing
         return (Int(response.status.code), String(buffer: body))
     }
 
-    @Test func badSettingStopsStartUpWithOneLineNamingIt() throws {
+    @Test func badSettingStopsStartUpWithOneLineNamingIt() async throws {
         let directory = Self.temporaryDirectory()
         let (child, stderr) = try Self.launch(["serve"], environment: ["SLUICE_PORT": "eighty"], in: directory)
-        #expect(child.wait(timeoutMilliseconds: 10_000) == 2)
+        #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
         let text = try String(contentsOfFile: stderr, encoding: .utf8)
         #expect(text == "sluice: SLUICE_PORT must be an integer (got 'eighty')\n")
     }
 
-    @Test func missingRedisServerGivesOneClearLine() throws {
+    @Test func missingRedisServerGivesOneClearLine() async throws {
         let directory = Self.temporaryDirectory()
         let (child, stderr) = try Self.launch(
             ["serve", "--data-dir", directory + "/data"],
             environment: ["SLUICE_REDIS_SERVER": directory + "/no-redis-server-here"], in: directory)
-        #expect(child.wait(timeoutMilliseconds: 10_000) == 2)
+        #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
         let text = try String(contentsOfFile: stderr, encoding: .utf8)
         #expect(text.split(separator: "\n").count == 1, "\(text)")
         #expect(text.contains("redis-server not found"))
@@ -92,7 +92,7 @@ import Testing
         redis.shutdown()
 
         child.send(SIGTERM)
-        #expect(child.wait(timeoutMilliseconds: 15_000) == 0)
+        #expect(await child.exitStatus(timeoutMilliseconds: 15_000) == 0)
         // Redis went down with it.
         #expect(await eventually(timeout: .seconds(5)) { kill(redisPid, 0) != 0 })
     }
@@ -109,7 +109,7 @@ import Testing
             environment: ["SLUICE_REDIS_URL": "unix://\(server.socketPath)", "SLUICE_KEY_PREFIX": prefix, "SLUICE_PARTITIONS": "16"],
             in: directory)
         defer { child.terminate(signal: SIGKILL) }
-        #expect(child.wait(timeoutMilliseconds: 15_000) == 2)
+        #expect(await child.exitStatus(timeoutMilliseconds: 15_000) == 2)
         let text = try String(contentsOfFile: stderr, encoding: .utf8)
         #expect(text.contains("sluice: SLUICE_PARTITIONS is 16 but this Redis"), "\(text)")
         #expect(text.contains("initialised with 8 partitions"))
@@ -125,7 +125,7 @@ import Testing
             await Self.get("http://127.0.0.1:\(port)/healthz")?.0 == 200
         })
         child.send(SIGTERM)
-        #expect(child.wait(timeoutMilliseconds: 15_000) == 0)
+        #expect(await child.exitStatus(timeoutMilliseconds: 15_000) == 0)
         let lines = try String(contentsOfFile: stderr, encoding: .utf8).split(separator: "\n")
         #expect(lines.count >= 3)
         for line in lines {
@@ -171,14 +171,14 @@ import Testing
         }
         runner.send(SIGTERM)
         sweeper.send(SIGTERM)
-        #expect(runner.wait(timeoutMilliseconds: 15_000) == 0)
-        #expect(sweeper.wait(timeoutMilliseconds: 15_000) == 0)
+        #expect(await runner.exitStatus(timeoutMilliseconds: 15_000) == 0)
+        #expect(await sweeper.exitStatus(timeoutMilliseconds: 15_000) == 0)
     }
 
-    @Test func runNeedsARedisURL() throws {
+    @Test func runNeedsARedisURL() async throws {
         let directory = ServeCommandTests.temporaryDirectory()
         let (child, stderr) = try ServeCommandTests.launch(["run"], environment: [:], in: directory)
-        #expect(child.wait(timeoutMilliseconds: 10_000) == 2)
+        #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
         #expect(try String(contentsOfFile: stderr, encoding: .utf8) == "sluice: SLUICE_REDIS_URL is required for this command\n")
     }
 }

@@ -47,6 +47,14 @@ import Glibc
         deinit { close(fd) }
     }
 
+    /// Runs blocking socket calls on a thread of their own, never on the cooperative pool (the
+    /// server under test needs those threads).
+    static func blocking(_ work: @escaping @Sendable () -> String) async -> String {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: work()) }.start()
+        }
+    }
+
     @Test func aSlowReaderOfAThousandEventsGetsAGapAndTheServerBuffersAtMost32() async throws {
         let api = try await TestAPI.make { $0.streamMaxLength = 50 }
         try await api.run(live: true) { client in
@@ -55,7 +63,7 @@ import Glibc
             try await client.post("/instances", ["sequence_id": "nap", "id": "slow-1"])
             let socket = try SlowSocket(port: port)
             socket.send("GET /instances/slow-1/stream?poll_ms=100 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
-            var received = socket.receive(512)  // the head, then the reader stops reading
+            var received = await Self.blocking { socket.receive(512) }  // the head, then the reader stops reading
 
             // 1,000 events while the client reads nothing; the stream keeps only about 50.
             let signals = SignalStore(Storage(redis: api.redis, keys: api.keys, streamMaxLength: 50, retentionSeconds: 60))
@@ -68,7 +76,7 @@ import Glibc
             try await Task.sleep(for: .milliseconds(500))
 
             // Now drain, slowly, until the newest event arrives.
-            let drained = Task.detached { () -> String in
+            received += await Self.blocking {
                 var text = ""
                 while !text.contains("id: \(last)\n") {
                     let chunk = socket.receive(256)
@@ -78,7 +86,6 @@ import Glibc
                 }
                 return text
             }
-            received += await drained.value
             #expect(received.contains("id: \(last)\n"))
             #expect(received.contains(": gap\n"))
             let ids = received.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
