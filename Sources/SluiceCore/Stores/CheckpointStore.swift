@@ -7,15 +7,16 @@ public struct CheckpointStore: StorageBacked {
 
     public init(_ storage: Storage) { self.storage = storage }
 
-    /// Saves `data` with a snapshot of the instance; returns the new checkpoint's id (a UUIDv7,
+    /// Saves `data` (JSON text, as `JSONValue.encoded()` writes it: the caller has it already for
+    /// the size check) with a snapshot of the instance; returns the new checkpoint's id (a UUIDv7,
     /// later ids sort after earlier ones). `SluiceError.notFound` for an unknown instance.
-    public func save(_ id: String, data: JSONValue, nowMilliseconds: Int64) async throws -> String {
+    public func save(_ id: String, data: [UInt8], nowMilliseconds: Int64) async throws -> String {
         let reply = try await redis.run(
             LuaScripts.saveCheckpoint,
             keys: [keys.instance(id), keys.context(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: [
                 .init(id), .init(String(nowMilliseconds)), .init(Clock.rfc3339(milliseconds: nowMilliseconds)), .init(Self.randomTail()),
-                .init(storage.checkpointCap), .init(bytes: data.encoded()),
+                .init(storage.checkpointCap), .init(bytes: data),
             ])
         guard let checkpointId = try ScriptReply.checked(reply).string else {
             throw RedisClientError(.unexpectedReply, "save_checkpoint returned \(reply)")
@@ -72,10 +73,9 @@ public struct CheckpointStore: StorageBacked {
     /// The random end of a UUIDv7 (`vrrr-rrrrrrrrrrrr`, RFC 4122 variant); the script puts the
     /// time and counter in front.
     static func randomTail() -> String {
-        var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        bytes[0] = (bytes[0] & 0x3F) | 0x80
-        let hex = bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        // One draw (one getrandom call), the top two bits set to the variant 0b10.
+        let bits = UInt64.random(in: .min ... .max) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
+        let hex = String(bits, radix: 16)
         return String(hex.prefix(4)) + "-" + String(hex.dropFirst(4))
     }
 }

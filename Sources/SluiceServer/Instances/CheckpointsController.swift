@@ -22,11 +22,11 @@ struct CheckpointsController {
         guard let data = object["checkpoint_data"] else {
             throw SluiceError.invalid(field: "checkpoint_data", message: "checkpoint_data is required (any JSON value)")
         }
-        let size = data.encoded().count
-        guard size <= checkpointMaxBytes else {
-            throw APIError(.payloadTooLarge, "checkpoint_data is \(size) bytes; the limit is \(checkpointMaxBytes) (SLUICE_CHECKPOINT_MAX_BYTES)")
+        let encoded = data.encoded()
+        guard encoded.count <= checkpointMaxBytes else {
+            throw APIError(.payloadTooLarge, "checkpoint_data is \(encoded.count) bytes; the limit is \(checkpointMaxBytes) (SLUICE_CHECKPOINT_MAX_BYTES)")
         }
-        let checkpointId = try await checkpoints.save(id, data: data, nowMilliseconds: Clock.nowMilliseconds())
+        let checkpointId = try await checkpoints.save(id, data: encoded, nowMilliseconds: Clock.nowMilliseconds())
         return JSONValue.object(["id": .string(checkpointId)]).response(status: .created)
     }
 
