@@ -1,11 +1,18 @@
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 
 /// Wakes a waiting loop early: `ring()` from anywhere, `wait(upTo:)` in the loop. Rings while
 /// nobody waits are remembered (once), so a wake-up between two waits is not lost.
+///
+/// Thousands of idle SSE streams each wait here on every poll, so a wait is cheap: one
+/// continuation and one timer scheduled on an event loop (no child tasks).
 public final class Doorbell: Sendable {
     private struct State {
         var rung = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: CheckedContinuation<Bool, Never>?
+        /// Tells a late timer from the current wait's.
+        var generation: UInt64 = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -13,7 +20,7 @@ public final class Doorbell: Sendable {
     public init() {}
 
     public func ring() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
@@ -21,37 +28,50 @@ public final class Doorbell: Sendable {
             state.rung = true
             return nil
         }
-        waiter?.resume()
+        waiter?.resume(returning: true)
     }
 
-    /// Returns when rung, or after `milliseconds`, or when the task is cancelled; true when rung.
+    /// Returns when rung (true), or after `milliseconds` or when the task is cancelled (false).
     @discardableResult
     public func wait(upTo milliseconds: Int64) async -> Bool {
-        let timedOut = NIOLockedValueBox(false)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                if (try? await Task.sleep(nanoseconds: UInt64(max(milliseconds, 0)) * 1_000_000)) != nil {
-                    timedOut.withLockedValue { $0 = true }
-                }
-                self.ring()
-            }
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let resumeNow = self.state.withLockedValue { state -> Bool in
-                        if state.rung {
-                            state.rung = false
-                            return true
-                        }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            }
-            await group.next()
-            group.cancelAll()
+        let early = state.withLockedValue { state -> Bool in
+            guard state.rung else { return false }
+            state.rung = false
+            return true
         }
-        state.withLockedValue { $0.rung = false }
-        return !timedOut.withLockedValue { $0 }
+        if early { return true }
+        if Task.isCancelled { return false }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let generation = state.withLockedValue { state -> UInt64? in
+                    if state.rung {
+                        state.rung = false
+                        return nil
+                    }
+                    state.generation &+= 1
+                    state.waiter = continuation
+                    return state.generation
+                }
+                guard let generation else {
+                    continuation.resume(returning: true)
+                    return
+                }
+                MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .milliseconds(max(milliseconds, 0))) {
+                    self.expire(generation)
+                }
+            }
+        } onCancel: {
+            self.expire(nil)
+        }
+    }
+
+    /// Ends the current wait without a ring (its timer fired, or the task was cancelled).
+    private func expire(_ generation: UInt64?) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
+            guard let waiter = state.waiter, generation == nil || generation == state.generation else { return nil }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume(returning: false)
     }
 }
