@@ -40,9 +40,6 @@ if idempotency ~= '' and f[5] then
   local sep = string.find(f[5], '|', 1, true)
   return {string.sub(f[5], 1, sep - 1), string.sub(f[5], sep + 1)}
 end
-if state == 'completed' or state == 'failed' or state == 'cancelled' then
-  return redis.error_reply('CONFLICT instance is ' .. state)
-end
 local def = gate_definition(f[2], block)
 if not def then
   return redis.error_reply('INVALID signal_type ' .. block .. ' is not a human_input block of this instance')
@@ -54,7 +51,11 @@ if not is_choice(def, value) then
   return redis.error_reply('INVALID payload payload.' .. def.store_as .. ' (or payload.value) must be one of: ' ..
     table.concat(def.values, ', '))
 end
+-- A decided gate answers with its decision, even once the instance has finished since.
 if f[4] then return {'decided', f[4]} end
+if state == 'completed' or state == 'failed' or state == 'cancelled' then
+  return redis.error_reply('CONFLICT instance is ' .. state)
+end
 
 local function remember(status)
   if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, status .. '|' .. signal_id) end

@@ -132,6 +132,7 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(300))
             try await client.post("/instances", ["sequence_id": "esc", "id": "s-1", "tenant_id": "a"])
+            _ = try await api.waitFor(client, "s-1", state: "waiting")  // runners run instances concurrently: fix the order
             try await client.post("/instances", ["sequence_id": "plain", "id": "s-2", "tenant_id": "b"])
             _ = try await api.waitFor(client, "s-2", state: "waiting")
             // s-1's deadline passes: the sweeper escalates (the item stays, escalated_at set).
