@@ -131,10 +131,12 @@ import Testing
                 }
             }
             try await Task.sleep(for: .milliseconds(300))
-            try await client.post("/instances", ["sequence_id": "esc", "id": "s-1", "tenant_id": "a"])
-            _ = try await api.waitFor(client, "s-1", state: "waiting")  // runners run instances concurrently: fix the order
+            // The gate without a deadline opens first, so the order of events does not depend on
+            // how fast the runner gets to s-1 relative to its 1 s deadline.
             try await client.post("/instances", ["sequence_id": "plain", "id": "s-2", "tenant_id": "b"])
             _ = try await api.waitFor(client, "s-2", state: "waiting")
+            try await client.post("/instances", ["sequence_id": "esc", "id": "s-1", "tenant_id": "a"])
+            _ = try await api.waitFor(client, "s-1", state: "waiting")
             // s-1's deadline passes: the sweeper escalates (the item stays, escalated_at set).
             var page = JSONValue.null
             for _ in 0..<200 {
@@ -149,7 +151,8 @@ import Testing
 
             let events = try await everything.value.events
             #expect(events.map(\.event) == ["added", "added", "escalated", "removed", "removed"])
-            #expect(events[0].data.contains("\"instance_id\":\"s-1\""))
+            #expect(events[0].data.contains("\"instance_id\":\"s-2\""))
+            #expect(events[1].data.contains("\"instance_id\":\"s-1\""))
             #expect(events[2].data.contains("\"escalated_at\":\""))
             #expect(events[3].data == #"{"instance_id":"s-1","block_id":"g","reason":"decided"}"#)
             #expect(events[4].data == #"{"instance_id":"s-2","block_id":"g","reason":"cancelled"}"#)
