@@ -29,7 +29,7 @@ import Glibc
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             guard connected == 0 else { throw SluiceError.notFound("connect failed") }
-            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
 
@@ -37,10 +37,18 @@ import Glibc
             _ = text.withCString { Glibc.send(fd, $0, strlen($0), 0) }
         }
 
-        /// Up to `count` bytes; empty at end of stream.
-        func receive(_ count: Int) -> String {
+        /// A bigger receive window for draining (the small one only served to stall the server).
+        func widen() {
+            var size: Int32 = 1 << 20
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+
+        /// Up to `count` bytes: empty when nothing came within the receive timeout, nil when the
+        /// server closed the connection.
+        func receive(_ count: Int) -> String? {
             var buffer = [UInt8](repeating: 0, count: count)
             let n = recv(fd, &buffer, count, 0)
+            if n == 0 { return nil }
             return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
         }
 
@@ -63,26 +71,32 @@ import Glibc
             try await client.post("/instances", ["sequence_id": "nap", "id": "slow-1"])
             let socket = try SlowSocket(port: port)
             socket.send("GET /instances/slow-1/stream?poll_ms=100 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
-            var received = await Self.blocking { socket.receive(512) }  // the head, then the reader stops reading
+            var received = await Self.blocking { socket.receive(512) ?? "" }  // the head, then the reader stops reading
 
-            // 1,000 events while the client reads nothing; the stream keeps only about 50.
-            let signals = SignalStore(Storage(redis: api.redis, keys: api.keys, streamMaxLength: 50, retentionSeconds: 60))
-            for _ in 0..<500 {
-                _ = try await signals.apply(.pause, to: "slow-1", payload: .null, nowMilliseconds: Clock.nowMilliseconds())
-                _ = try await signals.apply(.resume, to: "slow-1", payload: .null, nowMilliseconds: Clock.nowMilliseconds())
+            // 1,000 output events of 16 KiB while the client reads nothing; the stream keeps only
+            // about 50. 16 MiB is far more than the kernel's socket buffers (4 MiB at most here),
+            // so the server's writes block and it must stop reading ahead: whatever is trimmed
+            // meanwhile is a gap, however fast or slow the machine is. (Written straight to the
+            // stream the way the engine's scripts write outputs; the routes are tested elsewhere.)
+            let pad = String(repeating: "x", count: 16 * 1024)
+            for batch in 0..<10 {
+                _ = try await api.redis.pipeline((0..<100).map { n in
+                    RedisCommand("XADD", api.keys.events("slow-1"), "MAXLEN", "~", "50", "*", "type", "output",
+                                 "data", #"{"block_id":"z","output":{"n":\#(batch * 100 + n),"pad":"\#(pad)"},"created_at":"2026-01-01T00:00:00.000Z"}"#)
+                })
             }
             let last = try #require(try await api.redis.execute(RedisCommand("XREVRANGE", api.keys.events("slow-1"), "+", "-", "COUNT", "1"))
                 .array?.first?.array?.first?.string)
             try await Task.sleep(for: .milliseconds(500))
 
-            // Now drain, slowly, until the newest event arrives.
+            // Now drain until the newest event arrives.
             received += await Self.blocking {
+                socket.widen()
                 var text = ""
-                while !text.contains("id: \(last)\n") {
-                    let chunk = socket.receive(256)
-                    if chunk.isEmpty { break }
+                let deadline = Date().addingTimeInterval(120)  // a busy machine may be slow; no hang
+                while !text.contains("id: \(last)\n") && Date() < deadline {
+                    guard let chunk = socket.receive(64 * 1024) else { break }
                     text += chunk
-                    usleep(2000)
                 }
                 return text
             }

@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func expiredLeaseRedeliversWithTheNextAttemptAndFencesTheStaleWorker() async throws {
-        let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 1500; $0.sweepIntervalMilliseconds = 50 }
+        let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 3000; $0.sweepIntervalMilliseconds = 50 }
         try await api.run(engine: true) { client in
             try await client.post("/sequences", Self.expense)
             try await client.post("/instances", ["sequence_id": "pay", "id": "w-2", "context": ["amount": 1]])
