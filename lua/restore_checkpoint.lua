@@ -6,7 +6,8 @@
 -- Whatever held the instance is fenced: epoch + 1 (a runner's commit and dispatch are refused),
 -- the runner lease goes, and an open worker task is cleared from the instance, its lease entry and
 -- its handler's queue (finish_task and heartbeat_task then answer CONFLICT: no task_id match).
--- An open approval gate is closed (its item leaves the queue, `removed` with reason cancelled):
+-- An open approval gate is closed (its item leaves the queue, `removed` with reason cancelled,
+-- and its escalation task, if any, is ended):
 -- the restored position decides whether the instance reaches a gate again.
 -- Emits an `output` event for the synthetic block `_restore` (recorded in the outputs hash like a
 -- step's output) and the `scheduled` state event.
@@ -42,7 +43,7 @@ local inst, ctx, out, ev, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
 local tasklease, ready, leases, channel = KEYS[9], KEYS[10], KEYS[11], KEYS[15]
 local id, cp_id, now, now_text, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local f = redis.call('HMGET', inst, 'state', 'task_id', 'task_handler')
+local f = redis.call('HMGET', inst, 'state', 'task_id', 'task_handler', 'esc_task')
 if not f[1] then return redis.error_reply('NOTFOUND instance not found') end
 local record = redis.call('HGET', cpd, cp_id)
 if not record then return redis.error_reply('NOTFOUND checkpoint not found') end
@@ -74,6 +75,10 @@ if f[2] then
     redis.call('ZREM', tasks, f[2])
   end
 end
+-- An escalation task of the closed gate ends too (its queue entry is dropped when next polled:
+-- lease_task finds no matching esc_task).
+if f[4] then redis.call('ZREM', tasklease, f[4]) end
+redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker')
 redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
   'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'paused_from', 'last_error')
 redis.call('HINCRBY', inst, 'epoch', 1)

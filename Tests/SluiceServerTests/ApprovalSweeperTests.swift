@@ -174,6 +174,25 @@ import Testing
         }
     }
 
+    @Test func restoreEndsAnOpenEscalationTask() async throws {
+        let api = try await TestAPI.make { $0.sweepIntervalMilliseconds = 100 }
+        try await api.run(engine: true) { client in
+            try await client.post("/sequences", ["id": "esc-restore", "blocks": [
+                ["id": "g", "type": "human_input", "prompt": "?", "timeout_seconds": 1, "escalation_handler": "page-boss-2"],
+            ]])
+            try await client.post("/instances", ["sequence_id": "esc-restore", "id": "er-1"])
+            _ = try await api.waitFor(client, "er-1", state: "waiting")
+            let saved = try await client.post("/instances/er-1/checkpoints", ["checkpoint_data": [:]])
+            let tasks = try await client.post("/workers/tasks/poll", ["handler": "page-boss-2", "worker_id": "w", "wait_ms": 10_000]).json
+            let taskId = try #require(tasks.arrayValue?.first?["task_id"]?.stringValue)
+            let cp = try #require(saved.json["id"]?.stringValue)
+            #expect(try await client.post("/instances/er-1/checkpoints/\(cp)/restore", [:]).status == .ok)
+            // The gate was closed by the restore: its escalation is over.
+            #expect(try await client.post("/workers/tasks/\(taskId)/complete", ["worker_id": "w", "output": [:]]).status == .conflict)
+            #expect(try await client.post("/workers/tasks/\(taskId)/heartbeat", ["worker_id": "w"]).status == .conflict)
+        }
+    }
+
     @Test func twoReviewersOnAThousandGatesOneWinnerEach() async throws {
         let api = try await TestAPI.make { $0.partitions = 16 }
         try await api.run { client in
