@@ -46,6 +46,14 @@ public enum RedisReply: Sendable, Equatable {
         return result
     }
 
+    /// Stream entries (an XRANGE reply) as (id, fields); entries of another shape are skipped.
+    public var streamEntries: [(id: String, fields: [String: String])] {
+        (array ?? []).compactMap { entry in
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].fields else { return nil }
+            return (id, fields)
+        }
+    }
+
     public var isNull: Bool {
         if case .null = self { return true }
         return false

@@ -93,26 +93,14 @@ public struct ApprovalEventReader: Sendable {
         var all: [Event] = []
         var gap = false
         for p in keys.allPartitions {
-            var entries = try replies[p].throwingServerError().array ?? []
-            if position.ids[p] != "0-0", let first = entries.first?.array?.first?.string {
+            var entries = try replies[p].throwingServerError().streamEntries
+            if position.ids[p] != "0-0", let first = entries.first?.id {
                 if first == position.ids[p] { entries.removeFirst() } else { gap = true }
             }
             for entry in entries {
-                guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array else { continue }
-                var event = Event(partition: p, id: id, type: "", tenant: "", namespace: "", data: "", resumeID: "")
-                var index = 0
-                while index + 1 < fields.count {
-                    let value = fields[index + 1].string ?? ""
-                    switch fields[index].string {
-                    case "type": event.type = value
-                    case "tenant": event.tenant = value
-                    case "namespace": event.namespace = value
-                    case "data": event.data = value
-                    default: break
-                    }
-                    index += 2
-                }
-                all.append(event)
+                let fields = entry.fields
+                all.append(Event(partition: p, id: entry.id, type: fields["type"] ?? "", tenant: fields["tenant"] ?? "",
+                                 namespace: fields["namespace"] ?? "", data: fields["data"] ?? "", resumeID: ""))
             }
         }
         all.sort { a, b in

@@ -47,20 +47,8 @@ public struct EventStreamReader: Sendable {
         var commands = [RedisCommand("XRANGE", keys.events(id), fromStart ? "-" : after, "+", "COUNT", String(fromStart ? count : count + 1))]
         if withState { commands.append(RedisCommand("HGET", keys.instance(id), "state")) }
         let replies = try await redis.pipeline(commands)
-        var events: [Event] = []
-        for entry in try replies[0].throwingServerError().array ?? [] {
-            guard let parts = entry.array, parts.count == 2, let entryId = parts[0].string, let fields = parts[1].array else { continue }
-            var type = "", data = ""
-            var index = 0
-            while index + 1 < fields.count {
-                switch fields[index].string {
-                case "type": type = fields[index + 1].string ?? ""
-                case "data": data = fields[index + 1].string ?? ""
-                default: break
-                }
-                index += 2
-            }
-            events.append(Event(id: entryId, type: type, data: data))
+        var events = try replies[0].throwingServerError().streamEntries.map { entry in
+            Event(id: entry.id, type: entry.fields["type"] ?? "", data: entry.fields["data"] ?? "")
         }
         var gap = false
         if !fromStart, let first = events.first {
