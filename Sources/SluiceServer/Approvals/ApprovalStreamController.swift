@@ -36,52 +36,23 @@ struct ApprovalStreamController {
             }
             start = position
         }
-        guard let slot = limiter.acquire() else {
-            throw APIError(.unavailable, "too many open streams on this process (SLUICE_SSE_MAX_STREAMS); retry on another")
-        }
-        let reader = self.reader, wakes = self.wakes, keepalive = Int64(keepaliveSeconds) * 1000, origin = start
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no"]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer { slot.release() }
-            let doorbell = Doorbell()
-            let unregister = wakes.register(Self.wakeKey, doorbell)
-            defer { unregister() }
-            let clientGone = NIOLockedValueBox(false)
-            try await request.body.consumeWithInboundCloseHandler { _ in
-                var position = origin
-                try await writer.write(ByteBuffer(string: ": stream open\n\n"))
-                var lastWrite = ContinuousClock.now
-                while !clientGone.withLockedValue({ $0 }) {
-                    let batch = try await reader.read(
-                        after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace)
-                    var text = ""
-                    if batch.gap {
-                        text += ": gap\n\n"
-                        StreamMetrics.gaps.increment()
-                    }
-                    for event in batch.events {
-                        text += "id: \(event.resumeID)\nevent: \(event.type)\ndata: \(event.data)\n\n"
-                        StreamMetrics.eventsSent.increment()
-                    }
-                    position = batch.position
-                    if !text.isEmpty {
-                        try await writer.write(ByteBuffer(string: text))
-                        lastWrite = .now
-                    }
-                    if batch.full { continue }
-                    let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
-                    if sinceWrite >= keepalive {
-                        try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
-                        lastWrite = .now
-                        continue
-                    }
-                    _ = await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
-                }
-            } onInboundClosed: {
-                clientGone.withLockedValue { $0 = true }
-                doorbell.ring()
+        let reader = self.reader
+        return try SSEStream.response(
+            request, limiter: limiter, wakes: wakes, wakeKey: Self.wakeKey, pollMilliseconds: pollMilliseconds,
+            keepaliveSeconds: keepaliveSeconds, initial: start
+        ) { position, _ in
+            let batch = try await reader.read(after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace)
+            var text = ""
+            if batch.gap {
+                text += ": gap\n\n"
+                StreamMetrics.gaps.increment()
             }
-            try await writer.finish(nil)
-        })
+            for event in batch.events {
+                text += "id: \(event.resumeID)\nevent: \(event.type)\ndata: \(event.data)\n\n"
+                StreamMetrics.eventsSent.increment()
+            }
+            position = batch.position
+            return SSEStep(text: text, lagging: batch.full)
+        }
     }
 }

@@ -32,53 +32,17 @@ struct InstanceStreamController {
             throw APIError.badRequest("Last-Event-ID must be a stream id such as 1700000000000-0 (got '\(given)')", field: "last_event_id")
         }
         if lastEventID?.contains("-") == false { lastEventID = lastEventID.map { $0 + "-0" } }
-        guard let slot = limiter.acquire() else {
-            throw APIError(.unavailable, "too many open streams on this process (SLUICE_SSE_MAX_STREAMS); retry on another")
+        let reader = self.reader
+        return try SSEStream.response(
+            request, limiter: limiter, wakes: wakes, wakeKey: id, pollMilliseconds: pollMilliseconds, keepaliveSeconds: keepaliveSeconds,
+            initial: StreamSession(after: lastEventID ?? "0-0")
+        ) { session, woken in
+            let batch = try await reader.read(
+                Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, withState: session.shouldCheckState(woken: woken))
+            StreamMetrics.buffered(batch.events.count)
+            let (text, finished) = session.render(batch, instanceId: id)
+            return SSEStep(text: text, finished: finished, lagging: batch.events.count == Self.batchSize)
         }
-        let reader = self.reader, wakes = self.wakes, keepalive = Int64(keepaliveSeconds) * 1000
-        let start = lastEventID
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no"]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer { slot.release() }
-            let doorbell = Doorbell()
-            let unregister = wakes.register(id, doorbell)
-            defer { unregister() }
-            // A client that goes away is noticed at once (not at the next keepalive write).
-            let clientGone = NIOLockedValueBox(false)
-            try await request.body.consumeWithInboundCloseHandler { _ in
-                var session = StreamSession(after: start ?? "0-0")
-                // Something to flush at once: the response head goes out with it, so clients (and
-                // proxies) see the stream open even when no event is due yet.
-                try await writer.write(ByteBuffer(string: ": stream open\n\n"))
-                var lastWrite = ContinuousClock.now
-                var woken = true
-                while !clientGone.withLockedValue({ $0 }) {
-                    let batch = try await reader.read(
-                        Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize,
-                        withState: session.shouldCheckState(woken: woken))
-                    StreamMetrics.buffered(batch.events.count)
-                    let (text, finished) = session.render(batch, instanceId: id)
-                    if !text.isEmpty {
-                        try await writer.write(ByteBuffer(string: text))
-                        lastWrite = .now
-                    }
-                    if finished { break }
-                    session.lagging = batch.events.count == Self.batchSize
-                    if session.lagging { continue }  // drain before waiting
-                    let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
-                    if sinceWrite >= keepalive {
-                        try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
-                        lastWrite = .now
-                        continue
-                    }
-                    woken = await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
-                }
-            } onInboundClosed: {
-                clientGone.withLockedValue { $0 = true }
-                doorbell.ring()
-            }
-            try await writer.finish(nil)
-        })
     }
 
     /// `poll_ms`: default 500, clamped to [100, 5000]; not an integer → 400.
@@ -95,8 +59,6 @@ struct InstanceStreamController {
 struct StreamSession {
     var after: String
     var reads = 0
-    /// The last read returned a full batch: the client is behind the stream.
-    var lagging = false
 
     /// The state is read on the first read and after every wake-up: every state change and a
     /// deletion wake the stream, and after a pub/sub reconnect every stream is woken. Nothing

@@ -1,0 +1,69 @@
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+import NIOCore
+import SluiceEngine
+
+/// What one read of a stream produced: the SSE text to send, whether the stream is over, and
+/// whether the reader is behind the durable stream (read again before waiting).
+struct SSEStep: Sendable {
+    var text: String
+    var finished = false
+    var lagging = false
+}
+
+/// The loop every SSE route shares: it holds one slot of the process-wide cap, writes what each
+/// read produced before reading more (so a slow client holds one batch in memory at most),
+/// waits between reads on a wake-up for `wakeKey` or `poll_ms`, sends keepalives when idle, and
+/// notices a departed client at once.
+enum SSEStream {
+    static let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no"]
+
+    /// `step` reads once from `state` (true as its second argument after a wake-up, and for the
+    /// first read); 503 when the process has no stream slot left.
+    static func response<State: Sendable>(
+        _ request: Request, limiter: StreamLimiter, wakes: WakeRegistry, wakeKey: String, pollMilliseconds: Int64,
+        keepaliveSeconds: Int, initial: State, step: @escaping @Sendable (inout State, _ woken: Bool) async throws -> SSEStep
+    ) throws -> Response {
+        guard let slot = limiter.acquire() else {
+            throw APIError(.unavailable, "too many open streams on this process (SLUICE_SSE_MAX_STREAMS); retry on another")
+        }
+        let keepalive = Int64(keepaliveSeconds) * 1000
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { slot.release() }
+            let doorbell = Doorbell()
+            let unregister = wakes.register(wakeKey, doorbell)
+            defer { unregister() }
+            // A client that goes away is noticed at once (not at the next keepalive write).
+            let clientGone = NIOLockedValueBox(false)
+            try await request.body.consumeWithInboundCloseHandler { _ in
+                var state = initial
+                // Something to flush at once: the response head goes out with it, so clients (and
+                // proxies) see the stream open even when no event is due yet.
+                try await writer.write(ByteBuffer(string: ": stream open\n\n"))
+                var lastWrite = ContinuousClock.now
+                var woken = true
+                while !clientGone.withLockedValue({ $0 }) {
+                    let result = try await step(&state, woken)
+                    if !result.text.isEmpty {
+                        try await writer.write(ByteBuffer(string: result.text))
+                        lastWrite = .now
+                    }
+                    if result.finished { break }
+                    if result.lagging { continue }  // drain before waiting
+                    let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
+                    if sinceWrite >= keepalive {
+                        try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                        lastWrite = .now
+                        continue
+                    }
+                    woken = await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
+                }
+            } onInboundClosed: {
+                clientGone.withLockedValue { $0 = true }
+                doorbell.ring()
+            }
+            try await writer.finish(nil)
+        })
+    }
+}
