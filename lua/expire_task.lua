@@ -5,8 +5,10 @@
 -- KEYS[2]  {p}:tasks:<handler>     zset task id -> due ms
 -- KEYS[3]  {p}:tasklease           zset task id -> lease expiry ms
 -- KEYS[4]  {p}:wake                shard channel
+-- KEYS[5]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[2] without a tenant)
 -- ARGV[1]  task id
 -- ARGV[2]  now ms
+-- ARGV[3]  handler (whose long-polling workers are woken)
 --
 -- Returns  1 when re-queued, 0 otherwise
 local inst, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -24,6 +26,7 @@ if current[1] ~= task or (current[2] ~= 'running' and not esc) then return 0 end
 redis.call('HINCRBY', inst, f_attempt, 1)
 redis.call('HSET', inst, f_worker, '')
 redis.call('ZADD', tasks, now, task)
+if not esc then redis.call('ZADD', KEYS[5], now, task) end
 redis.call('SPUBLISH', channel, current[3])
-redis.call('SPUBLISH', channel, '~tasks:' .. string.match(task, '~([^~]+)$'))
+redis.call('SPUBLISH', channel, '~tasks:' .. ARGV[3])
 return 1

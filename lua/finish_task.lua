@@ -13,7 +13,8 @@
 -- KEYS[6]  {p}:tasks:<handler>     zset task id -> due ms
 -- KEYS[7]  {p}:tasklease           zset task id -> lease expiry ms
 -- KEYS[8]  {p}:wake                shard channel
--- KEYS[9..] the instance's other keys, to expire together when it finishes
+-- KEYS[9]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[6] without a tenant)
+-- KEYS[10..] the instance's other keys, to expire together when it finishes
 -- ARGV[1]  task id
 -- ARGV[2]  worker id
 -- ARGV[3]  now ms
@@ -22,15 +23,19 @@
 -- ARGV[6]  complete | fail
 -- ARGV[7]  complete: output JSON;  fail: error message
 -- ARGV[8]  complete: RFC 3339 time of the output;  fail: '1' when retryable
--- ARGV[9]  number of context key/value pairs to merge (complete), followed by the pairs
+-- ARGV[9]  tenant scope of the worker ('' any): another tenant's task is not found
+-- ARGV[10] by: the principal (key name) reporting, on the events it causes
+-- ARGV[11] number of context key/value pairs to merge (complete), followed by the pairs
 --
 -- Escalation tasks (<instance>~x<epoch>~<handler>) only end (or are retried); the instance
 -- is not touched.
 --
 -- Returns  the instance state afterwards
--- Errors   "CONFLICT lease lost"
+-- Errors   "CONFLICT lease lost", "NOTFOUND task not found"
 local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local by = ARGV[10]
+if ARGV[9] ~= '' and redis.call('HGET', inst, 'tenant_id') ~= ARGV[9] then return redis.error_reply('NOTFOUND task not found') end
 if string.find(task, '~x', 1, true) then
   -- An escalation task (see timeout_gate.lua): done, or tried again up to 3 times; the
   -- instance itself does not change.
@@ -61,16 +66,16 @@ redis.call('ZREM', tasklease, task)
 
 local function clear_task()
   redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
-    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker')
+    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues')
 end
 
 local function finish(final, err)
   clear_task()
   redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
   redis.call('ZREM', ready, id)
-  state_event(ev, maxlen, id, final)
+  state_event(ev, maxlen, id, final, by)
   for i = 1, #KEYS do
-    if i < 5 or i > 8 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i < 5 or i > 9 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   wake(channel, id)
   return final
@@ -82,24 +87,25 @@ if action == 'fail' then
     local delay = tonumber(f[10]) * (tonumber(f[11]) ^ (attempt - 1))
     redis.call('HSET', inst, 'task_attempt', attempt + 1, 'task_worker', '', 'last_error', err, 'updated_at', now)
     redis.call('ZADD', tasks, now + math.floor(delay), task)
+    redis.call('ZADD', KEYS[9], now + math.floor(delay), task)
     wake(channel, id)
     return 'running'
   end
   return finish('failed', err)
 end
 
-local pairs_count = tonumber(ARGV[9])
-if pairs_count > 0 then redis.call('HSET', ctx, unpack(ARGV, 10, 9 + 2 * pairs_count)) end
+local pairs_count = tonumber(ARGV[11])
+if pairs_count > 0 then redis.call('HSET', ctx, unpack(ARGV, 12, 11 + 2 * pairs_count)) end
 local n = redis.call('HINCRBY', inst, 'outputs', 1)
 local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. ARGV[7] .. ',"created_at":"' .. ARGV[8] .. '"'
 redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
-emit(ev, maxlen, 'output', record .. '}')
+emit(ev, maxlen, 'output', record .. ',"by":' .. cjson.encode(by) .. '}')
 local next_block = f[8]
 redis.call('HSET', inst, 'block_index', f[7], 'current_block', next_block, 'attempt', 0)
 if next_block == '' then return finish('completed', '') end
 clear_task()
 redis.call('HSET', inst, 'state', 'scheduled', 'updated_at', now)
 redis.call('ZADD', ready, now, id)
-state_event(ev, maxlen, id, 'scheduled')
+state_event(ev, maxlen, id, 'scheduled', by)
 wake_ready(channel, id)
 return 'scheduled'

@@ -20,7 +20,9 @@
 -- ARGV[6]  approvals stream maxlen
 -- ARGV[7]  signal id
 -- ARGV[8]  Idempotency-Key ('' none)
--- ARGV[9..] context key/value pairs (update_context)
+-- ARGV[9]  tenant scope of the caller ('' any)
+-- ARGV[10] by: the principal sending the signal
+-- ARGV[11..] context key/value pairs (update_context)
 --
 -- Returns  {state after the signal, signal id}; for a repeated Idempotency-Key the first
 --          signal's {'replayed', signal id} and nothing changes
@@ -28,10 +30,10 @@
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local gate, items, deadlines, apprev = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local apprev_maxlen, signal_id, idempotency = ARGV[6], ARGV[7], ARGV[8]
-local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. idempotency)
+local apprev_maxlen, signal_id, idempotency, scope, by = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. idempotency, 'tenant_id')
 local state = current[1]
-if not state then return redis.error_reply('NOTFOUND instance not found') end
+if not state or (scope ~= '' and current[4] ~= scope) then return redis.error_reply('NOTFOUND instance not found') end
 if idempotency ~= '' and current[3] then return {'replayed', current[3]} end
 if state == 'completed' or state == 'failed' or state == 'cancelled' then
   return redis.error_reply('CONFLICT instance is ' .. state)
@@ -44,19 +46,19 @@ end
 
 local function set_state(new_state)
   redis.call('HSET', inst, 'state', new_state, 'updated_at', now)
-  state_event(ev, maxlen, id, new_state)
+  state_event(ev, maxlen, id, new_state, by)
   wake(channel, id)
   return new_state
 end
 
 if signal == 'update_context' then
-  if #ARGV > 8 then redis.call('HSET', ctx, unpack(ARGV, 9, #ARGV)) end
+  if #ARGV > 10 then redis.call('HSET', ctx, unpack(ARGV, 11, #ARGV)) end
   redis.call('HSET', inst, 'updated_at', now)
   return applied(state)
 elseif signal == 'cancel' then
   redis.call('ZREM', ready, id)
   redis.call('ZREM', leases, id)
-  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled')
+  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled', by)
   set_state('cancelled')
   for i = 1, #KEYS do
     if i <= 3 or i == 7 or i >= 11 then redis.call('PEXPIRE', KEYS[i], retention) end
