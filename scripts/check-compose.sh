@@ -84,6 +84,13 @@ for name in ["api1", "api2", "api3", "runner", "sweeper"]:
     if name in services and not environment(name).get("SLUICE_REDIS_URL"):
         problems.append(f"{name} has no SLUICE_REDIS_URL (it would start an embedded Redis)")
 
+for name in ["api1", "api2", "api3"]:
+    env = environment(name)
+    if name in services and (not env.get("SLUICE_API_KEYS_FILE") or str(env.get("SLUICE_REQUIRE_AUTH")).lower() != "true"):
+        problems.append(f"{name} must set SLUICE_API_KEYS_FILE and SLUICE_REQUIRE_AUTH=true (the deployment is never open)")
+if not os.path.isfile("deploy/api-keys.json"):
+    problems.append("deploy/api-keys.json (the keys file mounted by the API nodes) does not exist")
+
 if "nginx" in services:
     mounts = " ".join(str(v if isinstance(v, str) else v.get("source", "")) for v in services["nginx"].get("volumes") or [])
     if "nginx.conf" not in mounts:

@@ -154,8 +154,9 @@ import Testing
             #expect(events[0].data.contains("\"instance_id\":\"s-2\""))
             #expect(events[1].data.contains("\"instance_id\":\"s-1\""))
             #expect(events[2].data.contains("\"escalated_at\":\""))
-            #expect(events[3].data == #"{"instance_id":"s-1","block_id":"g","reason":"decided"}"#)
-            #expect(events[4].data == #"{"instance_id":"s-2","block_id":"g","reason":"cancelled"}"#)
+            // `by`: the key whose call removed it (api.md → who did what).
+            #expect(events[3].data == #"{"instance_id":"s-1","block_id":"g","reason":"decided","by":"\#(TestAuth.principal)"}"#)
+            #expect(events[4].data == #"{"instance_id":"s-2","block_id":"g","reason":"cancelled","by":"\#(TestAuth.principal)"}"#)
             let filtered = try await tenantOnly.value.events
             #expect(filtered.map(\.event) == ["added", "escalated", "removed"])
 

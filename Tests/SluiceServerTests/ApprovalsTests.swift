@@ -87,7 +87,7 @@ import Testing
             let decision = try #require(done["decisions"]?.arrayValue?.first)
             #expect(decision["block_id"] == "manager-review")
             #expect(decision["value"] == "approved")
-            #expect(decision["decided_by"] == "anonymous")
+            #expect(decision["decided_by"] == .string(TestAuth.principal))
             #expect(decision["signal_id"] == .string(signalId))
             #expect(decision["decided_at"]?.stringValue.flatMap(Self.milliseconds) != nil)
             let outputs = try await client.call(.get, "/instances/abc-123/outputs").json.arrayValue ?? []

@@ -23,6 +23,9 @@ enum TestAuth {
         return APIKeyRing(path: "(test suite)", keys: [APIKey(principal: Principal(name: "test-admin", role: .admin), digest: APIKey.digest(of: adminKey.utf8))])
     }
 
+    /// The name recorded as `by` / `decided_by` for a default test client's calls.
+    static var principal: String { enabled ? "test-admin" : "anonymous" }
+
     /// The header a default test client sends.
     static var headers: [(String, String)] { enabled ? [("Authorization", "Bearer \(adminKey)")] : [] }
 }
