@@ -2,11 +2,11 @@
 -- event. Re-creating an existing id is idempotent when the request is identical.
 --
 -- KEYS[1]  {p}:i:<id>        instance hash
--- KEYS[2]  {p}:i:<id>:ev     event stream
+-- KEYS[2]  {p}:ev:<id>       event stream
 -- KEYS[3]  {p}:ready         zset id -> due ms
 -- KEYS[4]  {p}:idx           zset id -> created ms (instance listing)
 -- KEYS[5]  {p}:wake          shard channel
--- KEYS[6]  {p}:i:<id>:ctx    context hash (top-level key -> JSON text)
+-- KEYS[6]  {p}:ctx:<id>      context hash (top-level key -> JSON text)
 -- ARGV[1]  instance id
 -- ARGV[2]  fingerprint of the request (identical re-create detection)
 -- ARGV[3]  now ms

@@ -3,11 +3,11 @@
 -- per gate: a second one gets the first back.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:ctx      context hash
--- KEYS[3]  {p}:i:<id>:out      outputs hash
--- KEYS[4]  {p}:i:<id>:ev       event stream
--- KEYS[5]  {p}:i:<id>:gate     the open gate
--- KEYS[6]  {p}:i:<id>:inbox    early decisions by block id
+-- KEYS[2]  {p}:ctx:<id>        context hash
+-- KEYS[3]  {p}:out:<id>        outputs hash
+-- KEYS[4]  {p}:ev:<id>         event stream
+-- KEYS[5]  {p}:gate:<id>       the open gate
+-- KEYS[6]  {p}:inbox:<id>      early decisions by block id
 -- KEYS[7]  {p}:ready           zset id -> due ms
 -- KEYS[8]  {p}:appritems       hash id -> approval item JSON
 -- KEYS[9]  {p}:deadlines       zset id -> deadline ms
@@ -71,7 +71,9 @@ end
 if tonumber(f[3]) > def.i then
   return redis.error_reply('CONFLICT gate ' .. block .. ' was passed without a decision (its condition was false)')
 end
-local queued = redis.call('HGET', inbox, block)
+-- Inbox fields name their kind before the block id (block ids may contain ':', so `<block>:value`
+-- could be another block's field).
+local queued = redis.call('HGET', inbox, 's:' .. block)
 if queued then return {'pending', queued} end
-redis.call('HSET', inbox, block, signal_id, block .. ':value', value, block .. ':payload', payload_json, block .. ':by', decided_by)
+redis.call('HSET', inbox, 's:' .. block, signal_id, 'v:' .. block, value, 'p:' .. block, payload_json, 'by:' .. block, decided_by)
 return remember('queued')

@@ -13,16 +13,17 @@
 -- step's output) and the `scheduled` state event.
 --
 -- The task queue `{p}:tasks:<handler>` is the one key not in KEYS: the handler is only known here
--- (from the instance hash). It is built from KEYS[9]'s hash tag, so it is in the same slot.
+-- (from the instance hash). It is built from KEYS[9]'s hash tag, so it is in the same slot; the
+-- handler name comes after the kind (`{p}:tasks:<handler>`), so it can only name a task queue.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:ctx      context hash
--- KEYS[3]  {p}:i:<id>:out      outputs hash
--- KEYS[4]  {p}:i:<id>:ev       event stream
--- KEYS[5]  {p}:i:<id>:cp       list of checkpoint ids
--- KEYS[6]  {p}:i:<id>:cpd      hash checkpoint id -> record JSON
--- KEYS[7]  {p}:i:<id>:gate     the open approval gate (closed)
--- KEYS[8]  {p}:i:<id>:inbox    early human_input signals
+-- KEYS[2]  {p}:ctx:<id>        context hash
+-- KEYS[3]  {p}:out:<id>        outputs hash
+-- KEYS[4]  {p}:ev:<id>         event stream
+-- KEYS[5]  {p}:cp:<id>         list of checkpoint ids
+-- KEYS[6]  {p}:cpd:<id>        hash checkpoint id -> record JSON
+-- KEYS[7]  {p}:gate:<id>       the open approval gate (closed)
+-- KEYS[8]  {p}:inbox:<id>      early human_input signals
 -- KEYS[9]  {p}:tasklease       zset task id -> lease expiry ms
 -- KEYS[10] {p}:ready           zset id -> due ms
 -- KEYS[11] {p}:leases          zset id -> runner lease expiry ms

@@ -2,12 +2,12 @@
 -- update_context, with its state event when the state changes.
 --
 -- KEYS[1]  {p}:i:<id>        instance hash
--- KEYS[2]  {p}:i:<id>:ctx    context hash
--- KEYS[3]  {p}:i:<id>:ev     event stream
+-- KEYS[2]  {p}:ctx:<id>      context hash
+-- KEYS[3]  {p}:ev:<id>       event stream
 -- KEYS[4]  {p}:ready         zset id -> due ms
 -- KEYS[5]  {p}:leases        zset id -> runner lease expiry
 -- KEYS[6]  {p}:wake          shard channel
--- KEYS[7]  {p}:i:<id>:gate   the open gate (closed when cancelled)
+-- KEYS[7]  {p}:gate:<id>     the open gate (closed when cancelled)
 -- KEYS[8]  {p}:appritems     hash id -> approval item JSON
 -- KEYS[9]  {p}:deadlines     zset id -> deadline ms
 -- KEYS[10] {p}:apprev        approvals stream
