@@ -34,10 +34,11 @@ public struct BuiltinHandlers: Sendable {
         case "set_context":
             return .output(params, contextPatch: params.objectValue ?? [:])
         case "sleep":
-            guard case .number(let ms)? = params["ms"], ms >= 0, ms <= 31_536_000_000 else {
-                return .failure("sleep needs params.ms: a number of milliseconds >= 0", retryable: false)
+            let range = Builtins.sleepMilliseconds
+            guard case .number(let number)? = params["ms"], let ms = Int64(exactly: number.rounded()), range.contains(ms) else {
+                return .failure("sleep needs params.ms: a number of milliseconds from \(range.lowerBound) to \(range.upperBound)", retryable: false)
             }
-            return .sleep(milliseconds: Int(ms), output: .object(["ms": .number(ms.rounded())]))
+            return .sleep(milliseconds: Int(ms), output: .object(["ms": .number(Double(ms))]))
         case "fail":
             return .failure(params["message"]?.stringValue ?? "failed by the fail handler", retryable: false)
         case "http_request":
@@ -65,7 +66,16 @@ public struct BuiltinHandlers: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body.encoded()))
             if !request.headers.contains(name: "content-type") { request.headers.add(name: "content-type", value: "application/json") }
         }
-        let timeout = params["timeout_ms"]?.numberValue.map { Int64($0) } ?? 30_000
+        // Rendered from a template, so checked here too: Int64(1e19) would trap the runner.
+        let timeout: Int64
+        switch params["timeout_ms"] {
+        case nil, .null?: timeout = Builtins.httpDefaultTimeoutMilliseconds
+        case .number(let number)? where Int64(exactly: number).map(Builtins.httpTimeoutMilliseconds.contains) ?? false:
+            timeout = Int64(number)
+        default:
+            let range = Builtins.httpTimeoutMilliseconds
+            return .failure("http_request: params.timeout_ms must be an integer from \(range.lowerBound) to \(range.upperBound)", retryable: false)
+        }
         do {
             let response = try await httpClient.execute(request, timeout: .milliseconds(timeout))
             let bytes = try await response.body.collect(upTo: 10 * 1024 * 1024)

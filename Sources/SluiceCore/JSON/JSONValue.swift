@@ -129,8 +129,8 @@ extension JSONValue {
         return nil
     }
 
-    /// Parses JSON text (as stored in Redis or sent by clients).
+    /// Parses JSON text (as stored in Redis or sent by clients), strictly (`JSONParser`).
     public static func parse(_ bytes: some Sequence<UInt8>) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try JSONParser.parse(bytes)
     }
 }

@@ -257,8 +257,8 @@ public struct ApprovalStore: StorageBacked {
             var entries: [Entry] = []
             var index = 1
             while index + stride - 1 < parts.count {
-                if let id = parts[index].string, let score = parts[index + 1].string.flatMap(Double.init) {
-                    entries.append(Entry(position: Cursor(score: Int64(score), id: id), item: withItems ? parts[index + 2].string : nil))
+                if let id = parts[index].string, let score = RedisScore.int64(parts[index + 1].string) {
+                    entries.append(Entry(position: Cursor(score: score, id: id), item: withItems ? parts[index + 2].string : nil))
                 }
                 index += stride
             }

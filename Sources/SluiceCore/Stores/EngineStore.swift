@@ -42,8 +42,8 @@ public struct EngineStore: StorageBacked {
             case 0: ready += values.compactMap { $0.string }
             case 1: expired += values.compactMap { $0.string }.map { (index / 4, $0) }
             default:
-                if values.count == 2, let score = values[1].string.flatMap(Double.init) {
-                    next = min(next ?? Int64(score), Int64(score))
+                if values.count == 2, let score = RedisScore.int64(values[1].string) {
+                    next = min(next ?? score, score)
                 }
             }
         }
