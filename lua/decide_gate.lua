@@ -27,7 +27,9 @@
 -- Returns  {'applied', signal id} decided now; {'queued', signal id} kept for later;
 --          {'decided', decision JSON} the gate was already decided (409);
 --          {'pending', signal id} an early decision for this gate is already queued (409)
--- Errors   "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>"
+-- Errors   "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>" (field Idempotency-Key:
+--          the key was first used for another signal; `idem:<key>` = `<signal>|<status>|<signal id>`,
+--          shared with signal_instance)
 local inst, ctx, out, ev, gate, inbox, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local items, deadlines, apprev, channel = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local id, block, payload_json, signal_id, decided_by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -37,8 +39,12 @@ local f = redis.call('HMGET', inst, 'state', 'gates', 'block_index', 'decision:'
 local state = f[1]
 if not state then return redis.error_reply('NOTFOUND instance not found') end
 if idempotency ~= '' and f[5] then
-  local sep = string.find(f[5], '|', 1, true)
-  return {string.sub(f[5], 1, sep - 1), string.sub(f[5], sep + 1)}
+  local first, status, first_id = string.match(f[5], '^([^|]*)|([^|]*)|(.*)$')
+  if first ~= 'human_input:' .. block then
+    return redis.error_reply('INVALID Idempotency-Key Idempotency-Key was first used for signal ' .. tostring(first) ..
+      ' of this instance; use a new key for a different signal')
+  end
+  return {status, first_id}
 end
 local def = gate_definition(f[2], block)
 if not def then
@@ -58,7 +64,7 @@ if state == 'completed' or state == 'failed' or state == 'cancelled' then
 end
 
 local function remember(status)
-  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, status .. '|' .. signal_id) end
+  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, 'human_input:' .. block .. '|' .. status .. '|' .. signal_id) end
   return {status, signal_id}
 end
 

@@ -24,7 +24,9 @@
 --
 -- Returns  {state after the signal, signal id}; for a repeated Idempotency-Key the first
 --          signal's {'replayed', signal id} and nothing changes
--- Errors   "NOTFOUND", "CONFLICT <why>"
+-- Errors   "NOTFOUND", "CONFLICT <why>",
+--          "INVALID Idempotency-Key ..." the key was first used for another signal (decide_gate
+--          shares the `idem:<key>` fields: `<signal>|<status>|<signal id>`)
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local gate, items, deadlines, apprev = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -32,13 +34,20 @@ local apprev_maxlen, signal_id, idempotency = ARGV[6], ARGV[7], ARGV[8]
 local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. idempotency)
 local state = current[1]
 if not state then return redis.error_reply('NOTFOUND instance not found') end
-if idempotency ~= '' and current[3] then return {'replayed', current[3]} end
+if idempotency ~= '' and current[3] then
+  local first, _, first_id = string.match(current[3], '^([^|]*)|([^|]*)|(.*)$')
+  if first ~= signal then
+    return redis.error_reply('INVALID Idempotency-Key Idempotency-Key was first used for signal ' .. tostring(first) ..
+      ' of this instance; use a new key for a different signal')
+  end
+  return {'replayed', first_id}
+end
 if state == 'completed' or state == 'failed' or state == 'cancelled' then
   return redis.error_reply('CONFLICT instance is ' .. state)
 end
 
 local function applied(new_state)
-  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, signal_id) end
+  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, signal .. '|applied|' .. signal_id) end
   return {new_state, signal_id}
 end
 
