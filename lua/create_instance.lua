@@ -15,7 +15,8 @@
 -- ARGV[6..] field/value pairs of the new instance hash, then the context pairs
 --
 -- Returns  {1, 'scheduled'} created; {0, state} identical re-create
--- Errors   "CONFLICT instance exists with a different request"
+-- Errors   "CONFLICT instance exists with a different request",
+--          "INVALID arguments ..." when ARGV[5] disagrees with the arguments given (nothing changes)
 local inst, ev, ready, idx, channel, ctx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, fingerprint, now, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local existing = redis.call('HMGET', inst, 'fingerprint', 'state')
@@ -24,11 +25,13 @@ if existing[2] then
   return redis.error_reply('CONFLICT instance ' .. id .. ' exists with a different request')
 end
 local context_pairs = tonumber(ARGV[5])
-local fields, context = {}, {}
-local split = #ARGV - 2 * context_pairs
+local split = context_pairs and #ARGV - 2 * context_pairs
+if not split or context_pairs < 0 or context_pairs % 1 ~= 0 or split < 5 or (split - 5) % 2 ~= 0 then
+  return redis.error_reply('INVALID arguments context pair count does not match the arguments given')
+end
+local fields = {}
 for i = 6, split do fields[#fields + 1] = ARGV[i] end
-for i = split + 1, #ARGV do context[#context + 1] = ARGV[i] end
-if #context > 0 then redis.call('HSET', ctx, unpack(context)) end
+hset_pairs(ctx, ARGV, split + 1, #ARGV)
 redis.call('HSET', inst, 'fingerprint', fingerprint, 'state', 'scheduled', 'epoch', 0, 'attempt', 0,
   'created_at', now, 'updated_at', now, unpack(fields))
 redis.call('ZADD', ready, now, id)

@@ -28,9 +28,15 @@
 -- is not touched.
 --
 -- Returns  the instance state afterwards
--- Errors   "CONFLICT lease lost"
+-- Errors   "CONFLICT lease lost",
+--          "INVALID arguments ..." when ARGV[9] disagrees with the pairs given (nothing changes)
 local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+-- Every check before the first write (the lease goes first): a failure after it would leave the
+-- instance `running` with no task lease, forever.
+local pairs_count = 0
+if action == 'complete' then pairs_count = pair_count(9) end
+if not pairs_count then return redis.error_reply('INVALID arguments context pair count does not match the pairs given') end
 if string.find(task, '~x', 1, true) then
   -- An escalation task (see timeout_gate.lua): done, or tried again up to 3 times; the
   -- instance itself does not change.
@@ -39,8 +45,8 @@ if string.find(task, '~x', 1, true) then
   if e[1] ~= task or e[2] ~= worker or not expiry or tonumber(expiry) < now then
     return redis.error_reply('CONFLICT lease lost')
   end
+  local attempt = tonumber(e[3]) or 1
   redis.call('ZREM', tasklease, task)
-  local attempt = tonumber(e[3])
   if action == 'fail' and ARGV[8] == '1' and attempt < 3 then
     redis.call('HSET', inst, 'esc_attempt', attempt + 1, 'esc_worker', '')
     redis.call('ZADD', tasks, now + 1000 * 2 ^ (attempt - 1), task)
@@ -57,6 +63,10 @@ if f[1] ~= task or f[2] ~= worker or f[3] ~= 'running' or not expiry or tonumber
   return redis.error_reply('CONFLICT lease lost')
 end
 local id, block, attempt = f[4], f[5], tonumber(f[6])
+local max_attempts, backoff, multiplier = tonumber(f[9]), tonumber(f[10]), tonumber(f[11])
+if not attempt or not max_attempts or not backoff or not multiplier then
+  return redis.error_reply('ERR task ' .. task .. ' has unreadable retry fields')
+end
 redis.call('ZREM', tasklease, task)
 
 local function clear_task()
@@ -78,8 +88,8 @@ end
 
 if action == 'fail' then
   local err = '{"error":' .. cjson.encode(ARGV[7]) .. ',"block_id":' .. cjson.encode(block) .. ',"attempts":' .. attempt .. '}'
-  if ARGV[8] == '1' and attempt < tonumber(f[9]) then
-    local delay = tonumber(f[10]) * (tonumber(f[11]) ^ (attempt - 1))
+  if ARGV[8] == '1' and attempt < max_attempts then
+    local delay = backoff * (multiplier ^ (attempt - 1))
     redis.call('HSET', inst, 'task_attempt', attempt + 1, 'task_worker', '', 'last_error', err, 'updated_at', now)
     redis.call('ZADD', tasks, now + math.floor(delay), task)
     wake(channel, id)
@@ -88,8 +98,7 @@ if action == 'fail' then
   return finish('failed', err)
 end
 
-local pairs_count = tonumber(ARGV[9])
-if pairs_count > 0 then redis.call('HSET', ctx, unpack(ARGV, 10, 9 + 2 * pairs_count)) end
+hset_pairs(ctx, ARGV, 10, #ARGV)
 local n = redis.call('HINCRBY', inst, 'outputs', 1)
 local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. ARGV[7] .. ',"created_at":"' .. ARGV[8] .. '"'
 redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')

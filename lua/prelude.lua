@@ -9,6 +9,23 @@ local function emit(stream, maxlen, kind, data)
   return redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', kind, 'data', data)
 end
 
+-- HSET of the field/value list `list[first..last]` in slices of 500 pairs: `unpack` fails beyond
+-- Lua's stack limit (about 8000 values), and a script that fails after its first write has
+-- half-applied (Redis does not roll back). User-sized maps (contexts, patches) go through here.
+local function hset_pairs(key, list, first, last)
+  for i = first, last, 1000 do
+    redis.call('HSET', key, unpack(list, i, math.min(i + 999, last)))
+  end
+end
+
+-- The count of pairs at ARGV[at] and a check that exactly that many follow it (last argument
+-- `#ARGV`); false when the arguments disagree (checked before a script's first write).
+local function pair_count(at)
+  local count = tonumber(ARGV[at])
+  if not count or count < 0 or count % 1 ~= 0 or #ARGV ~= at + 2 * count then return false end
+  return count
+end
+
 local function state_event(stream, maxlen, id, state)
   return emit(stream, maxlen, 'state', cjson.encode({instance_id = id, state = state}))
 end

@@ -59,7 +59,7 @@ local function set_state(new_state)
 end
 
 if signal == 'update_context' then
-  if #ARGV > 8 then redis.call('HSET', ctx, unpack(ARGV, 9, #ARGV)) end
+  hset_pairs(ctx, ARGV, 9, #ARGV)
   redis.call('HSET', inst, 'updated_at', now)
   return applied(state)
 elseif signal == 'cancel' then
