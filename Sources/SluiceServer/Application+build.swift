@@ -37,6 +37,7 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     // middleware so that failed requests are counted with their final status.
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(APIErrorMiddleware())
+    router.middlewares.add(BodyLimitMiddleware(limits: Limits(dependencies.configuration)))
 
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)

@@ -99,6 +99,7 @@ public struct ApprovalStore: StorageBacked {
         _ id: String, blockId: String, payload: [String: JSONValue], decidedBy: String, idempotencyKey: String?,
         nowMilliseconds now: Int64
     ) async throws -> Decision {
+        try storage.limits.checkContextSized(.object(payload), "payload")
         let p = keys.partition(of: id)
         let reply = try await redis.run(
             LuaScripts.decideGate,

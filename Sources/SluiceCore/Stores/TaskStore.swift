@@ -131,6 +131,8 @@ public struct TaskStore: StorageBacked {
         var arguments: [RedisArgument] = [.init(task.text), .init(worker), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds)]
         switch result {
         case .completed(let output, let patch):
+            try storage.limits.checkContextSized(output, "output")
+            try storage.limits.checkContextSized(.object(patch), "context")
             let pairs = RedisArgument.fieldPairs(patch)
             arguments += ["complete", .init(bytes: output.encoded()), .init(Clock.rfc3339(milliseconds: nowMilliseconds)), .init(pairs.count / 2)] + pairs
         case .failed(let message, let retryable):

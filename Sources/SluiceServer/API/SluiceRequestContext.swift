@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import SluiceCore
 
 /// Who is making a request. API keys arrive with the authentication issue; until then, and
 /// whenever no keys are configured, every request is `anonymous`.
@@ -12,9 +13,9 @@ public struct Principal: Sendable, Equatable {
 public struct SluiceRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal = .anonymous
-    /// Largest request body read; bigger bodies get 413. Sized for the largest allowed payload
-    /// (a checkpoint) plus its JSON envelope.
-    public var maxUploadSize: Int { 8 * 1024 * 1024 }
+    /// Largest request body read; bigger bodies get 413. Set from the configured limits by
+    /// `BodyLimitMiddleware` (`Limits.bodyBytes`).
+    public var maxUploadSize: Int = Limits().bodyBytes
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
