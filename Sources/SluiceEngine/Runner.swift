@@ -173,6 +173,15 @@ public final class Runner: Service, Sendable {
                 _ = try await approvals.enter(instance, epoch: claim.epoch, blockId: block.id, gate: gate, scope: scope, nowMilliseconds: Clock.nowMilliseconds())
                 return
             case .step(let step):
+                // Runners that died running this block (expired leases) used up its attempts.
+                if instance.attempt >= step.retry.maxAttempts {
+                    let error = instance.lastError ?? .object([
+                        "error": .string("block \(block.id) used its \(step.retry.maxAttempts) attempts"), "block_id": .string(block.id),
+                        "attempts": .number(Double(instance.attempt)),
+                    ])
+                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id, error: error))
+                    return
+                }
                 let params = Template.render(step.params, scope: scope)
                 guard handlers.isBuiltin(step.handler) else {
                     // External handler: a task for the workers; the runner is done with it.
@@ -181,7 +190,7 @@ public final class Runner: Service, Sendable {
                         nextIndex: nextIndex, nextBlock: nextBlock, nowMilliseconds: Clock.nowMilliseconds())
                     return
                 }
-                let outcome = await runStep(step, params: params)
+                let outcome = await runStep(step, params: params, holding: instance.id, epoch: claim.epoch)
                 let now = Clock.nowMilliseconds()
                 switch outcome {
                 case .output(let value, let patch):
@@ -216,17 +225,38 @@ public final class Runner: Service, Sendable {
         }
     }
 
-    func runStep(_ step: StepBlock, params: JSONValue) async -> StepOutcome {
-        guard let timeout = step.timeoutMilliseconds else { return await handlers.run(step.handler, params: params) }
-        return await withTaskGroup(of: StepOutcome?.self) { group in
+    /// Runs a built-in step, renewing the runner's lease on the instance meanwhile (every third
+    /// of the lease): an expired lease means the runner died, and counts as a failed attempt.
+    func runStep(_ step: StepBlock, params: JSONValue, holding id: String, epoch: Int) async -> StepOutcome {
+        await withTaskGroup(of: StepOutcome?.self) { group in
             group.addTask { await self.handlers.run(step.handler, params: params) }
-            group.addTask {
-                try? await Task.sleep(nanoseconds: UInt64(timeout) * 1_000_000)
-                return Task.isCancelled ? nil : .failure("step timed out after \(timeout) ms", retryable: true)
+            if let timeout = step.timeoutMilliseconds {
+                group.addTask {
+                    try? await Task.sleep(nanoseconds: UInt64(timeout) * 1_000_000)
+                    return Task.isCancelled ? nil : .failure("step timed out after \(timeout) ms", retryable: true)
+                }
             }
-            let first = await group.next() ?? nil
+            group.addTask {
+                let every = UInt64(max(self.leaseMilliseconds / 3, 1)) * 1_000_000
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: every)
+                    if Task.isCancelled { break }
+                    let held = try? await self.engine.renewLease(
+                        id, epoch: epoch, nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: self.leaseMilliseconds)
+                    if held == false { break }  // fenced: the commit will be refused; nothing to keep
+                }
+                return nil
+            }
+            // The first result that is an outcome (the renewal task ends with nil).
+            var outcome: StepOutcome?
+            while let next = await group.next() {
+                if let next {
+                    outcome = next
+                    break
+                }
+            }
             group.cancelAll()
-            return first ?? .failure("step timed out after \(timeout) ms", retryable: true)
+            return outcome ?? .failure("step ended without a result", retryable: true)
         }
     }
 

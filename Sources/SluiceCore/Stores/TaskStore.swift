@@ -157,10 +157,12 @@ public struct TaskStore: StorageBacked {
         }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
         let replies = try await redis.runAll(LuaScripts.expireTask, expired.map { task in
             let p = keys.partition(of: task.instanceId)
-            return (keys: [keys.instance(task.instanceId), queue(task), keys.taskLeases(p), keys.wakeChannel(p)],
-                    arguments: [RedisArgument(task.text), RedisArgument(now)])
+            let id = task.instanceId
+            return (keys: [keys.instance(id), queue(task), keys.taskLeases(p), keys.wakeChannel(p), keys.events(id), keys.ready(p),
+                           keys.context(id), keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+                    arguments: [RedisArgument(task.text), RedisArgument(now), RedisArgument(streamMaxLength), RedisArgument(retentionMilliseconds)])
         })
-        return replies.filter { $0 == .integer(1) }.count
+        return replies.filter { $0 == .integer(1) || $0 == .integer(2) }.count
     }
 
     private static func check(_ reply: RedisReply) throws -> RedisReply {
