@@ -77,7 +77,7 @@ import Testing
         let upstream = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Logger(label: "slow"))
         try await upstream.test(.live) { live in
             let port = try #require(live.port)
-            let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 300 }
+            let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 300; $0.httpAllow = try! EgressPolicy(parsing: "127.0.0.1") }
             try await api.run(engine: true) { client in
                 try await client.post("/sequences", ["id": "slow", "blocks": [
                     ["id": "call", "type": "step", "handler": "http_request", "params": ["url": .string("http://127.0.0.1:\(port)/slow"), "timeout_ms": 5000]],
