@@ -170,7 +170,14 @@ public final class Runner: Service, Sendable {
             case .humanInput(let gate):
                 // The instance waits for a person (or applies a decision that came early); a
                 // decision puts it back in the ready queue.
-                _ = try await approvals.enter(instance, epoch: claim.epoch, blockId: block.id, gate: gate, scope: scope, nowMilliseconds: Clock.nowMilliseconds())
+                do {
+                    _ = try await approvals.enter(instance, epoch: claim.epoch, blockId: block.id, gate: gate, scope: scope, nowMilliseconds: Clock.nowMilliseconds())
+                } catch let error as SluiceError {
+                    // Rendering again would be as large: the instance fails, it does not loop.
+                    guard case .tooLarge(let message) = error else { throw error }
+                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
+                        error: .object(["error": .string("block \(block.id): \(message)"), "block_id": .string(block.id)])))
+                }
                 return
             case .step(let step):
                 // Runners that died running this block (expired leases) used up its attempts.
@@ -182,7 +189,12 @@ public final class Runner: Service, Sendable {
                     _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id, error: error))
                     return
                 }
-                let params = Template.render(step.params, scope: scope)
+                let rendered = Result { () throws(SluiceError) in try Template.render(step.params, scope: scope, limit: engine.storage.limits.contextBytes) }
+                guard case .success(let params) = rendered else {
+                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
+                        error: .object(["error": .string("block \(block.id): params are over the size limit (SLUICE_CONTEXT_MAX_BYTES)"), "block_id": .string(block.id)])))
+                    return
+                }
                 guard handlers.isBuiltin(step.handler) else {
                     // External handler: a task for the workers; the runner is done with it.
                     try await tasks.dispatch(

@@ -79,4 +79,23 @@ import Testing
             }
         }
     }
+
+    /// Templates copy values: 1000 copies of a 1000-byte value is a megabyte from a 15 KB
+    /// sequence (and gigabytes with bigger ones). Over the context limit, the instance fails.
+    @Test func templateBombsFailTheInstance() async throws {
+        let api = try await TestAPI.make { $0.contextMaxBytes = 100_000 }
+        try await api.run(engine: true) { client in
+            let bomb = JSONValue.string(String(repeating: "{{context.big}}", count: 1000))
+            try await client.post("/sequences", ["id": "bomb", "blocks": [["id": "s", "type": "step", "handler": "noop", "params": ["p": bomb]]]])
+            try await client.post("/sequences", ["id": "gate-bomb", "blocks": [["id": "g", "type": "human_input", "prompt": bomb]]])
+            let big = JSONValue.string(String(repeating: "x", count: 1000))
+            for (sequence, id) in [("bomb", "b-1"), ("gate-bomb", "b-2")] {
+                try await client.post("/instances", ["sequence_id": .string(sequence), "id": .string(id), "context": ["big": big]])
+                let failed = try await api.waitFor(client, id, state: "failed")
+                #expect(failed["state"] == "failed", "\(failed)")
+                #expect(failed.lookup("error.error")?.stringValue?.contains("SLUICE_CONTEXT_MAX_BYTES") == true, "\(failed)")
+            }
+            #expect(try await client.call(.get, "/approvals").json["total"] == 0)
+        }
+    }
 }

@@ -18,13 +18,14 @@ public struct ApprovalStore: StorageBacked {
 
     /// Opens gate `blockId` for the instance the runner holds with `epoch`. Returns the state
     /// afterwards: `waiting`, or `scheduled`/`paused` when an early decision was applied.
+    /// `SluiceError.tooLarge` when the prompt or escalation params render over the context limit.
     public func enter(
         _ instance: Instance, epoch: Int, blockId: String, gate: HumanInputBlock, scope: JSONValue, nowMilliseconds now: Int64
     ) async throws -> InstanceState {
         let id = instance.id
         let p = keys.partition(of: id)
         let deadline = gate.timeoutSeconds.map { now + Int64($0) * 1000 }
-        let item = Self.item(instance, blockId: blockId, gate: gate, prompt: Template.renderText(gate.prompt, scope: scope),
+        let item = Self.item(instance, blockId: blockId, gate: gate, prompt: try Template.renderText(gate.prompt, scope: scope, limit: storage.limits.contextBytes),
                              waitingSince: now, deadline: deadline)
         var indexes = [keys.approvals(p)]
         if let tenant = instance.tenantId { indexes.append(keys.approvals(p, tenant: tenant)) }
@@ -41,7 +42,8 @@ public struct ApprovalStore: StorageBacked {
         let handler = gate.escalationHandler ?? ""
         let builtin = Builtins.handlers.contains(handler)
         // Built-in handlers run with the rendered escalation_params; workers get the item.
-        let escalationParams = builtin ? Template.render(gate.escalationParams ?? .object([:]), scope: scope).encoded() : []
+        let escalationParams = builtin
+            ? try Template.render(gate.escalationParams ?? .object([:]), scope: scope, limit: storage.limits.contextBytes).encoded() : []
         let reply = try await redis.run(
             LuaScripts.enterGate,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.gate(id), keys.inbox(id),
