@@ -29,7 +29,8 @@
 --
 -- Returns  the instance state afterwards
 -- Errors   "CONFLICT lease lost",
---          "INVALID arguments ..." when ARGV[9] disagrees with the pairs given (nothing changes)
+--          "INVALID arguments ..." when ARGV[9] disagrees with the pairs given (nothing changes),
+--          "TOOLARGE ..." when the context patch would take the context over its limit (nothing changes)
 local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 -- Every check before the first write (the lease goes first): a failure after it would leave the
@@ -66,6 +67,10 @@ local id, block, attempt = f[4], f[5], tonumber(f[6])
 local max_attempts, backoff, multiplier = tonumber(f[9]), tonumber(f[10]), tonumber(f[11])
 if not attempt or not max_attempts or not backoff or not multiplier then
   return redis.error_reply('ERR task ' .. task .. ' has unreadable retry fields')
+end
+if action == 'complete' then
+  local overflow = context_overflow(inst, ctx, 10, #ARGV)
+  if overflow then return redis.error_reply(overflow) end
 end
 redis.call('ZREM', tasklease, task)
 

@@ -26,6 +26,26 @@ local function pair_count(at)
   return count
 end
 
+-- Why merging the field/value list ARGV[first..last] into the context hash would pass the context
+-- limit recorded at create (`ctx_max`), as a TOOLARGE error text; false when it fits. The size is
+-- the JSON length of the merged object, counting each field as key + value + 4 (quotes, colon,
+-- comma): a check of the whole context, so repeated small patches cannot grow it without bound.
+local function context_overflow(inst, ctx, first, last)
+  local limit = tonumber(redis.call('HGET', inst, 'ctx_max'))
+  if not limit or last < first then return false end
+  local patched, size = {}, 1
+  for i = first, last, 2 do
+    patched[ARGV[i]] = true
+    size = size + #ARGV[i] + #ARGV[i + 1] + 4
+  end
+  local current = redis.call('HGETALL', ctx)
+  for i = 1, #current, 2 do
+    if not patched[current[i]] then size = size + #current[i] + #current[i + 1] + 4 end
+  end
+  if size <= limit then return false end
+  return 'TOOLARGE the context would be about ' .. size .. ' bytes; the limit is ' .. limit .. ' (SLUICE_CONTEXT_MAX_BYTES)'
+end
+
 local function state_event(stream, maxlen, id, state)
   return emit(stream, maxlen, 'state', cjson.encode({instance_id = id, state = state}))
 end

@@ -25,6 +25,7 @@
 -- Returns  {state after the signal, signal id}; for a repeated Idempotency-Key the first
 --          signal's {'replayed', signal id} and nothing changes
 -- Errors   "NOTFOUND", "CONFLICT <why>",
+--          "TOOLARGE ..." update_context would take the context over its limit (nothing changes),
 --          "INVALID Idempotency-Key ..." the key was first used for another signal (decide_gate
 --          shares the `idem:<key>` fields: `<signal>|<status>|<signal id>`)
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -59,6 +60,8 @@ local function set_state(new_state)
 end
 
 if signal == 'update_context' then
+  local overflow = context_overflow(inst, ctx, 9, #ARGV)
+  if overflow then return redis.error_reply(overflow) end
   hset_pairs(ctx, ARGV, 9, #ARGV)
   redis.call('HSET', inst, 'updated_at', now)
   return applied(state)

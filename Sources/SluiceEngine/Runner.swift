@@ -206,6 +206,12 @@ public final class Runner: Service, Sendable {
                 let now = Clock.nowMilliseconds()
                 switch outcome {
                 case .output(let value, let patch):
+                    if let problem = oversize(value, patch: patch, context: instance.context) {
+                        // Not retried: the same step would produce as much again.
+                        _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
+                            error: .object(["error": .string("block \(block.id): \(problem)"), "block_id": .string(block.id)])))
+                        return
+                    }
                     let state = try await commit(instance, claim.epoch, .init(
                         mode: nextBlock == nil ? .complete : .continue, output: (block.id, value), contextPatch: patch,
                         nextIndex: nextIndex, nextBlock: nextBlock))
@@ -270,6 +276,24 @@ public final class Runner: Service, Sendable {
             group.cancelAll()
             return outcome ?? .failure("step ended without a result", retryable: true)
         }
+    }
+
+    /// Why a built-in step's output or context patch cannot be stored (over the context limit,
+    /// checked on the merged context), nil when it can.
+    func oversize(_ output: JSONValue, patch: [String: JSONValue], context: JSONValue) -> String? {
+        let limits = engine.storage.limits
+        var checks = [("output", output)]
+        if !patch.isEmpty {
+            var merged = context.objectValue ?? [:]
+            for (key, value) in patch { merged[key] = value }
+            checks.append(("the context", .object(merged)))
+        }
+        for (what, value) in checks {
+            if case .failure(.tooLarge(let message)) = Result(catching: { () throws(SluiceError) in try limits.checkContextSized(value, what) }) {
+                return message
+            }
+        }
+        return nil
     }
 
     @discardableResult

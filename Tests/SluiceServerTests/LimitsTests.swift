@@ -51,6 +51,41 @@ import Testing
         }
     }
 
+    /// The limit is on the whole context: patches that each fit cannot grow it beyond.
+    @Test func patchesCannotGrowTheContextPastTheLimit() async throws {
+        let api = try await TestAPI.make { $0.contextMaxBytes = 1000 }
+        try await api.run(engine: true) { client in
+            let half = JSONValue.string(String(repeating: "x", count: 400))
+            try await client.post("/sequences", ["id": "ext", "blocks": [["id": "work", "type": "step", "handler": "grow-worker"]]])
+            try await client.post("/sequences", ["id": "copy", "blocks": [["id": "dup", "type": "step", "handler": "set_context", "params": ["b": "{{context.a}}", "c": "{{context.a}}"]]]])
+
+            // update_context: the first patch fits, the second would pass the limit.
+            try await client.post("/instances", ["sequence_id": "ext", "id": "g-1", "context": ["a": half]])
+            #expect(try await client.post("/instances/g-1/signals", ["signal_type": "update_context", "payload": ["b": half]]).status == .ok)
+            let second = try await client.post("/instances/g-1/signals", ["signal_type": "update_context", "payload": ["c": half]])
+            #expect(second.status == .contentTooLarge, "\(second.json)")
+            #expect(second.json["error"]?.stringValue?.contains("the context would be") == true, "\(second.json)")
+            // Replacing a key counts its new size only.
+            #expect(try await client.post("/instances/g-1/signals", ["signal_type": "update_context", "payload": ["b": "small"]]).status == .ok)
+
+            // a worker's context patch, merged
+            var task: JSONValue?
+            for _ in 0..<10 where task == nil {
+                task = try await client.post("/workers/tasks/poll", ["handler": "grow-worker", "worker_id": "w", "wait_ms": 3000]).json.arrayValue?.first
+            }
+            let taskId = try #require(task?["task_id"]?.stringValue)
+            let grown = try await client.post("/workers/tasks/\(taskId)/complete", ["worker_id": "w", "output": [:], "context": ["d": half, "e": half]])
+            #expect(grown.status == .contentTooLarge, "\(grown.json)")
+            #expect(try await client.post("/workers/tasks/\(taskId)/complete", ["worker_id": "w", "output": [:]]).status == .ok)
+
+            // a built-in step's patch, merged
+            try await client.post("/instances", ["sequence_id": "copy", "id": "g-2", "context": ["a": half]])
+            let failed = try await api.waitFor(client, "g-2", state: "failed")
+            #expect(failed.lookup("error.error")?.stringValue?.contains("SLUICE_CONTEXT_MAX_BYTES") == true, "\(failed)")
+            #expect(failed.lookup("context.b") == nil)
+        }
+    }
+
     /// The body limit follows the configured limits: 2 × context (a worker's output and
     /// context) or the checkpoint limit, whichever is larger, plus a 64 KiB envelope.
     @Test func theBodyLimitFollowsTheConfiguration() async throws {

@@ -42,6 +42,9 @@ public struct InstanceStore: StorageBacked {
             "sequence_id", .init(definition.id), "sequence_version", .init(new.sequence.version),
             "sequence_name", .init(definition.name), "block_index", 0, "current_block", .init(definition.blocks.first?.id ?? ""),
             "metadata", .init(bytes: new.metadata.encoded()), "error", "", "gates", .init(bytes: Self.gates(of: definition)),
+            // The context limit the merging scripts check patches against (the whole context, not
+            // only each patch, stays within it).
+            "ctx_max", .init(storage.limits.contextBytes),
         ]
         let contextPairs = RedisArgument.fieldPairs(new.context.objectValue ?? [:])
         let reply = try await redis.run(
