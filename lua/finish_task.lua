@@ -94,7 +94,8 @@ end
 if action == 'fail' then
   local err = '{"error":' .. cjson.encode(ARGV[7]) .. ',"block_id":' .. cjson.encode(block) .. ',"attempts":' .. attempt .. '}'
   if ARGV[8] == '1' and attempt < max_attempts then
-    local delay = backoff * (multiplier ^ (attempt - 1))
+    -- At most a day, as RetryPolicy.delay: 100 attempts at x10 would otherwise be ~1e100 ms.
+    local delay = math.min(backoff * (multiplier ^ (attempt - 1)), 86400000)
     redis.call('HSET', inst, 'task_attempt', attempt + 1, 'task_worker', '', 'last_error', err, 'updated_at', now)
     redis.call('ZADD', tasks, now + math.floor(delay), task)
     wake(channel, id)

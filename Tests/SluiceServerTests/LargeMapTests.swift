@@ -23,6 +23,15 @@ import Testing
             #expect(created.status == .created, "\(created.json)")
             #expect(try await Self.contextCount(api, "big-1") == 5000)
 
+            // save_checkpoint snapshots it, restore_checkpoint writes it back (in slices too).
+            let saved = try await client.post("/instances/big-1/checkpoints", ["checkpoint_data": ["n": 1]])
+            #expect(saved.status == .created, "\(saved.json)")
+            let checkpoint = try #require(saved.json["id"]?.stringValue)
+            try await api.redis.execute("DEL", api.keys.context("big-1"))
+            let restored = try await client.call(.post, "/instances/big-1/checkpoints/\(checkpoint)/restore")
+            #expect(restored.status == .ok, "\(restored.json)")
+            #expect(try await Self.contextCount(api, "big-1") == 5000)
+
             try await client.post("/instances", ["sequence_id": "nap", "id": "big-2"])
             let updated = try await client.post("/instances/big-2/signals", ["signal_type": "update_context", "payload": Self.bigPatch])
             #expect(updated.status == .ok, "\(updated.json)")
