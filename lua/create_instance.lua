@@ -12,13 +12,14 @@
 -- ARGV[3]  now ms
 -- ARGV[4]  stream maxlen
 -- ARGV[5]  number of context key/value pairs that follow the instance fields
--- ARGV[6..] field/value pairs of the new instance hash, then the context pairs
+-- ARGV[6]  by: the principal creating it (on the `scheduled` event)
+-- ARGV[7..] field/value pairs of the new instance hash, then the context pairs
 --
 -- Returns  {1, 'scheduled'} created; {0, state} identical re-create
 -- Errors   "CONFLICT instance exists with a different request",
 --          "INVALID arguments ..." when ARGV[5] disagrees with the arguments given (nothing changes)
 local inst, ev, ready, idx, channel, ctx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, fingerprint, now, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local id, fingerprint, now, maxlen, by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local existing = redis.call('HMGET', inst, 'fingerprint', 'state')
 if existing[2] then
   if existing[1] == fingerprint then return {0, existing[2]} end
@@ -26,16 +27,16 @@ if existing[2] then
 end
 local context_pairs = tonumber(ARGV[5])
 local split = context_pairs and #ARGV - 2 * context_pairs
-if not split or context_pairs < 0 or context_pairs % 1 ~= 0 or split < 5 or (split - 5) % 2 ~= 0 then
+if not split or context_pairs < 0 or context_pairs % 1 ~= 0 or split < 6 or (split - 6) % 2 ~= 0 then
   return redis.error_reply('INVALID arguments context pair count does not match the arguments given')
 end
 local fields = {}
-for i = 6, split do fields[#fields + 1] = ARGV[i] end
+for i = 7, split do fields[#fields + 1] = ARGV[i] end
 hset_pairs(ctx, ARGV, split + 1, #ARGV)
 redis.call('HSET', inst, 'fingerprint', fingerprint, 'state', 'scheduled', 'epoch', 0, 'attempt', 0,
   'created_at', now, 'updated_at', now, unpack(fields))
 redis.call('ZADD', ready, now, id)
 redis.call('ZADD', idx, now, id)
-state_event(ev, maxlen, id, 'scheduled')
+state_event(ev, maxlen, id, 'scheduled', by)
 wake_ready(channel, id)
 return {1, 'scheduled'}

@@ -23,6 +23,7 @@
 -- ARGV[8]  instance stream maxlen
 -- ARGV[9]  approvals stream maxlen
 -- ARGV[10] Idempotency-Key ('' none)
+-- ARGV[11] tenant scope of the caller ('' any)
 --
 -- Returns  {'applied', signal id} decided now; {'queued', signal id} kept for later;
 --          {'decided', decision JSON} the gate was already decided (409);
@@ -33,11 +34,11 @@
 local inst, ctx, out, ev, gate, inbox, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local items, deadlines, apprev, channel = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local id, block, payload_json, signal_id, decided_by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local now, now_iso, maxlen, apprev_maxlen, idempotency = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local now, now_iso, maxlen, apprev_maxlen, idempotency, scope = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 
-local f = redis.call('HMGET', inst, 'state', 'gates', 'block_index', 'decision:' .. block, 'idem:' .. idempotency)
+local f = redis.call('HMGET', inst, 'state', 'gates', 'block_index', 'decision:' .. block, 'idem:' .. idempotency, 'tenant_id')
 local state = f[1]
-if not state then return redis.error_reply('NOTFOUND instance not found') end
+if not state or (scope ~= '' and f[6] ~= scope) then return redis.error_reply('NOTFOUND instance not found') end
 if idempotency ~= '' and f[5] then
   local first, status, first_id = string.match(f[5], '^([^|]*)|([^|]*)|(.*)$')
   if first ~= 'human_input:' .. block then
@@ -69,7 +70,7 @@ local function remember(status)
 end
 
 if redis.call('HGET', gate, 'block') == block then
-  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'decided')
+  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'decided', decided_by)
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, value, payload_json, decided_by, signal_id, now, now_iso, state)
   wake_ready(channel, id)
   return remember('applied')

@@ -13,12 +13,14 @@
 -- ARGV[1]  instance id
 -- ARGV[2]  n, the number of the instance's other keys
 -- ARGV[3]  approvals stream maxlen
+-- ARGV[4]  tenant scope of the caller ('' any)
+-- ARGV[5]  by: the principal deleting it (on the approvals stream's `removed`)
 --
 -- Returns  1 when deleted, 0 when there was no such instance
 local inst, gate, items, deadlines, apprev, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, own, apprev_maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-if redis.call('EXISTS', inst) == 0 then return 0 end
-close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled')
+if redis.call('EXISTS', inst) == 0 or not in_scope(inst, ARGV[4]) then return 0 end
+close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled', ARGV[5])
 redis.call('DEL', inst, gate, unpack(KEYS, 7, 6 + own))
 for i = 7 + own, #KEYS do
   redis.call('ZREM', KEYS[i], id)

@@ -6,10 +6,11 @@
 -- KEYS[2]  {p}:leases              zset id -> runner lease expiry
 -- KEYS[3]  {p}:tasks:<handler>     zset task id -> due ms
 -- KEYS[4]  {p}:wake                shard channel
+-- KEYS[5]  {p}:tasks:<handler>|<tenant>  the same task for tenant-bound workers (= KEYS[3] without a tenant)
 -- ARGV[1]  instance id
 -- ARGV[2]  epoch the runner claimed
 -- ARGV[3]  now ms
--- ARGV[4]  task id (<instance id>~<epoch>~<handler>)
+-- ARGV[4]  task id (<instance id>~<epoch>~<handler>[~<tenant>])
 -- ARGV[5]  block id
 -- ARGV[6]  handler
 -- ARGV[7]  rendered params JSON
@@ -34,8 +35,11 @@ if current[2] ~= 'running' then return redis.error_reply('FENCED instance is ' .
 redis.call('HSET', inst, 'task_id', task, 'task_block', ARGV[5], 'task_handler', ARGV[6], 'task_params', ARGV[7],
   'task_attempt', tonumber(current[3] or '0') + 1, 'task_next_index', ARGV[8], 'task_next_block', ARGV[9],
   'task_max_attempts', ARGV[10], 'task_backoff_ms', ARGV[11], 'task_multiplier', ARGV[12], 'task_worker', '',
-  'updated_at', now)
+  'task_queues', tasks .. '\n' .. KEYS[5], 'updated_at', now)
+-- Every task waits in its handler's queue (workers bound to no tenant poll it) and, for an
+-- instance of a tenant, in that tenant's queue too (its tenant-bound workers poll only that).
 redis.call('ZADD', tasks, now, task)
+redis.call('ZADD', KEYS[5], now, task)
 redis.call('SPUBLISH', channel, id)
 -- Workers long-polling for this handler wake up at once.
 redis.call('SPUBLISH', channel, '~tasks:' .. ARGV[6])

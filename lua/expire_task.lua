@@ -8,17 +8,19 @@
 -- KEYS[2]  {p}:tasks:<handler>     zset task id -> due ms
 -- KEYS[3]  {p}:tasklease           zset task id -> lease expiry ms
 -- KEYS[4]  {p}:wake                shard channel
--- KEYS[5]  {p}:ev:<id>             event stream (failing the instance)
--- KEYS[6]  {p}:ready               zset id -> due ms
--- KEYS[7..] the instance's other keys, to expire together when it fails
+-- KEYS[5]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[2] without a tenant)
+-- KEYS[6]  {p}:ev:<id>             event stream (failing the instance)
+-- KEYS[7]  {p}:ready               zset id -> due ms
+-- KEYS[8..] the instance's other keys, to expire together when it fails
 -- ARGV[1]  task id
 -- ARGV[2]  now ms
--- ARGV[3]  stream maxlen
--- ARGV[4]  retention ms
+-- ARGV[3]  handler (whose long-polling workers are woken)
+-- ARGV[4]  stream maxlen
+-- ARGV[5]  retention ms
 --
 -- Returns  1 when re-queued, 2 when the instance failed (or the escalation ended), 0 otherwise
-local inst, tasks, tasklease, channel, ev, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local task, now, maxlen, retention = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local inst, tasks, tasklease, channel, ev, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]
+local task, now, maxlen, retention = ARGV[1], tonumber(ARGV[2]), ARGV[4], ARGV[5]
 local expiry = redis.call('ZSCORE', tasklease, task)
 if not expiry or tonumber(expiry) > now then return 0 end
 -- Escalation tasks (<instance>~x<epoch>~<handler>, see timeout_gate.lua) keep their fields under
@@ -39,13 +41,13 @@ if not esc and attempt >= (tonumber(current[5]) or 1) then
   local err = cjson.encode({error = 'no worker finished the task: its lease expired on attempt ' .. attempt .. ' of ' .. (current[5] or '1'),
     block_id = current[6] or '', attempts = attempt})
   redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
-    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker')
+    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues')
   redis.call('HSET', inst, 'state', 'failed', 'updated_at', now, 'error', err)
   redis.call('ZREM', ready, id)
   state_event(ev, maxlen, id, 'failed')
   redis.call('PEXPIRE', inst, retention)
-  for i = 5, #KEYS do
-    if i ~= 6 then redis.call('PEXPIRE', KEYS[i], retention) end
+  for i = 6, #KEYS do
+    if i ~= 7 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   wake(channel, id)
   return 2
@@ -53,6 +55,7 @@ end
 redis.call('HINCRBY', inst, f_attempt, 1)
 redis.call('HSET', inst, f_worker, '')
 redis.call('ZADD', tasks, now, task)
+if not esc then redis.call('ZADD', KEYS[5], now, task) end
 redis.call('SPUBLISH', channel, current[3])
-redis.call('SPUBLISH', channel, '~tasks:' .. string.match(task, '~([^~]+)$'))
+redis.call('SPUBLISH', channel, '~tasks:' .. ARGV[3])
 return 1

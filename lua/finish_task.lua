@@ -13,7 +13,8 @@
 -- KEYS[6]  {p}:tasks:<handler>     zset task id -> due ms
 -- KEYS[7]  {p}:tasklease           zset task id -> lease expiry ms
 -- KEYS[8]  {p}:wake                shard channel
--- KEYS[9..] the instance's other keys, to expire together when it finishes
+-- KEYS[9]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[6] without a tenant)
+-- KEYS[10..] the instance's other keys, to expire together when it finishes
 -- ARGV[1]  task id
 -- ARGV[2]  worker id
 -- ARGV[3]  now ms
@@ -22,22 +23,26 @@
 -- ARGV[6]  complete | fail
 -- ARGV[7]  complete: output JSON;  fail: error message
 -- ARGV[8]  complete: RFC 3339 time of the output;  fail: '1' when retryable
--- ARGV[9]  number of context key/value pairs to merge (complete), followed by the pairs
+-- ARGV[9]  tenant scope of the worker ('' any): another tenant's task is not found
+-- ARGV[10] by: the principal (key name) reporting, on the events it causes
+-- ARGV[11] number of context key/value pairs to merge (complete), followed by the pairs
 --
 -- Escalation tasks (<instance>~x<epoch>~<handler>) only end (or are retried); the instance
 -- is not touched.
 --
 -- Returns  the instance state afterwards
--- Errors   "CONFLICT lease lost",
---          "INVALID arguments ..." when ARGV[9] disagrees with the pairs given (nothing changes),
+-- Errors   "CONFLICT lease lost", "NOTFOUND task not found",
+--          "INVALID arguments ..." when ARGV[11] disagrees with the pairs given (nothing changes),
 --          "TOOLARGE ..." when the context patch would take the context over its limit (nothing changes)
 local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local by = ARGV[10]
 -- Every check before the first write (the lease goes first): a failure after it would leave the
 -- instance `running` with no task lease, forever.
 local pairs_count = 0
-if action == 'complete' then pairs_count = pair_count(9) end
+if action == 'complete' then pairs_count = pair_count(11) end
 if not pairs_count then return redis.error_reply('INVALID arguments context pair count does not match the pairs given') end
+if ARGV[9] ~= '' and redis.call('HGET', inst, 'tenant_id') ~= ARGV[9] then return redis.error_reply('NOTFOUND task not found') end
 if string.find(task, '~x', 1, true) then
   -- An escalation task (see timeout_gate.lua): done, or tried again up to 3 times; the
   -- instance itself does not change.
@@ -69,23 +74,23 @@ if not attempt or not max_attempts or not backoff or not multiplier then
   return redis.error_reply('ERR task ' .. task .. ' has unreadable retry fields')
 end
 if action == 'complete' then
-  local overflow = context_overflow(inst, ctx, 10, #ARGV)
+  local overflow = context_overflow(inst, ctx, 12, #ARGV)
   if overflow then return redis.error_reply(overflow) end
 end
 redis.call('ZREM', tasklease, task)
 
 local function clear_task()
   redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
-    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker')
+    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues')
 end
 
 local function finish(final, err)
   clear_task()
   redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
   redis.call('ZREM', ready, id)
-  state_event(ev, maxlen, id, final)
+  state_event(ev, maxlen, id, final, by)
   for i = 1, #KEYS do
-    if i < 5 or i > 8 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i < 5 or i > 9 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   wake(channel, id)
   return final
@@ -98,23 +103,24 @@ if action == 'fail' then
     local delay = math.min(backoff * (multiplier ^ (attempt - 1)), 86400000)
     redis.call('HSET', inst, 'task_attempt', attempt + 1, 'task_worker', '', 'last_error', err, 'updated_at', now)
     redis.call('ZADD', tasks, now + math.floor(delay), task)
+    redis.call('ZADD', KEYS[9], now + math.floor(delay), task)
     wake(channel, id)
     return 'running'
   end
   return finish('failed', err)
 end
 
-hset_pairs(ctx, ARGV, 10, #ARGV)
+hset_pairs(ctx, ARGV, 12, #ARGV)
 local n = redis.call('HINCRBY', inst, 'outputs', 1)
 local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. ARGV[7] .. ',"created_at":"' .. ARGV[8] .. '"'
 redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
-emit(ev, maxlen, 'output', record .. '}')
+emit(ev, maxlen, 'output', record .. ',"by":' .. cjson.encode(by) .. '}')
 local next_block = f[8]
 redis.call('HSET', inst, 'block_index', f[7], 'current_block', next_block, 'attempt', 0)
 if next_block == '' then return finish('completed', '') end
 clear_task()
 redis.call('HSET', inst, 'state', 'scheduled', 'updated_at', now)
 redis.call('ZADD', ready, now, id)
-state_event(ev, maxlen, id, 'scheduled')
+state_event(ev, maxlen, id, 'scheduled', by)
 wake_ready(channel, id)
 return 'scheduled'

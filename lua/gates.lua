@@ -16,14 +16,15 @@ end
 
 -- Removes the open gate's item from every index, with a `removed` event. Returns the gate's
 -- block id, or false when no gate was open.
-local function close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, reason)
+local function close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, reason, by)
   local g = redis.call('HMGET', gate, 'block', 'indexes', 'tenant', 'namespace')
   if not g[1] then return false end
   for key in string.gmatch(g[2] or '', '[^\n]+') do redis.call('ZREM', key, id) end
   redis.call('HDEL', items, id)
   redis.call('ZREM', deadlines, id)
   approval_event(apprev, apprev_maxlen, channel, 'removed', g[3], g[4],
-    '{"instance_id":' .. cjson.encode(id) .. ',"block_id":' .. cjson.encode(g[1]) .. ',"reason":"' .. reason .. '"}')
+    '{"instance_id":' .. cjson.encode(id) .. ',"block_id":' .. cjson.encode(g[1]) .. ',"reason":"' .. reason .. '"' ..
+    (by and (',"by":' .. cjson.encode(by)) or '') .. '}')
   redis.call('DEL', gate)
   return g[1]
 end
@@ -55,7 +56,7 @@ local function record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block
   local n = redis.call('HINCRBY', inst, 'outputs', 1)
   local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. payload_json .. ',"created_at":"' .. now_iso .. '"'
   redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
-  emit(ev, maxlen, 'output', record .. '}')
+  emit(ev, maxlen, 'output', record .. ',"by":' .. cjson.encode(decided_by) .. '}')
   redis.call('HSET', ctx, def.store_as, value_json)
   redis.call('HSET', inst, 'block_index', def.i + 1, 'current_block', def.next, 'attempt', 0, 'updated_at', now)
   if state == 'paused' then
@@ -63,7 +64,7 @@ local function record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block
   else
     redis.call('HSET', inst, 'state', 'scheduled')
     redis.call('ZADD', ready, now, id)
-    state_event(ev, maxlen, id, 'scheduled')
+    state_event(ev, maxlen, id, 'scheduled', decided_by)
   end
   return decision
 end

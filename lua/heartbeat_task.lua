@@ -6,9 +6,10 @@
 -- ARGV[2]  worker id
 -- ARGV[3]  now ms
 -- ARGV[4]  lease ms
+-- ARGV[5]  tenant scope of the worker ('' any)
 --
 -- Returns  the new lease expiry ms
--- Errors   "CONFLICT lease lost" when the worker no longer holds the task
+-- Errors   "CONFLICT lease lost" when the worker no longer holds the task; "NOTFOUND" out of scope
 local inst, tasklease = KEYS[1], KEYS[2]
 local task, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 -- Escalation tasks (<instance>~x<epoch>~<handler>, see timeout_gate.lua) keep their fields under
@@ -16,7 +17,8 @@ local task, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local esc = string.find(task, '~x', 1, true) ~= nil
 local f_id, f_worker, f_attempt = 'task_id', 'task_worker', 'task_attempt'
 if esc then f_id, f_worker, f_attempt = 'esc_task', 'esc_worker', 'esc_attempt' end
-local current = redis.call('HMGET', inst, f_id, f_worker)
+local current = redis.call('HMGET', inst, f_id, f_worker, 'tenant_id')
+if ARGV[5] ~= '' and current[3] ~= ARGV[5] then return redis.error_reply('NOTFOUND task not found') end
 local expiry = redis.call('ZSCORE', tasklease, task)
 if current[1] ~= task or current[2] ~= worker or not expiry or tonumber(expiry) < now then
   return redis.error_reply('CONFLICT lease lost')

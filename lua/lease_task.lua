@@ -7,10 +7,12 @@
 -- KEYS[4]  {p}:tasklease           zset task id -> lease expiry ms
 -- KEYS[5]  {p}:cp:<id>             list of checkpoint ids, oldest first
 -- KEYS[6]  {p}:cpd:<id>            hash checkpoint id -> checkpoint JSON
+-- KEYS[7]  the task's other queue (its tenant's, or its handler's when KEYS[3] is the tenant's)
 -- ARGV[1]  task id
 -- ARGV[2]  worker id
 -- ARGV[3]  now ms
 -- ARGV[4]  lease ms
+-- ARGV[5]  tenant scope of the worker ('' any): a task of another tenant's instance is never handed out
 --
 -- Returns  {instance fields (HGETALL), context (HGETALL), latest checkpoint JSON or false,
 --          lease expiry ms}; nil when the task is gone or already taken
@@ -23,8 +25,10 @@ if not due or tonumber(due) > now then return nil end
 local esc = string.find(task, '~x', 1, true) ~= nil
 local f_id, f_worker, f_attempt = 'task_id', 'task_worker', 'task_attempt'
 if esc then f_id, f_worker, f_attempt = 'esc_task', 'esc_worker', 'esc_attempt' end
+local current = redis.call('HMGET', inst, f_id, 'state', 'tenant_id')
+if ARGV[5] ~= '' and current[3] ~= ARGV[5] then return nil end
 redis.call('ZREM', tasks, task)
-local current = redis.call('HMGET', inst, f_id, 'state')
+redis.call('ZREM', KEYS[7], task)
 if current[1] ~= task or (current[2] ~= 'running' and not esc) then return nil end
 local expires = now + lease
 redis.call('ZADD', tasklease, expires, task)

@@ -46,8 +46,18 @@ local function context_overflow(inst, ctx, first, last)
   return 'TOOLARGE the context would be about ' .. size .. ' bytes; the limit is ' .. limit .. ' (SLUICE_CONTEXT_MAX_BYTES)'
 end
 
-local function state_event(stream, maxlen, id, state)
-  return emit(stream, maxlen, 'state', cjson.encode({instance_id = id, state = state}))
+-- `by` names the principal whose call caused the change (an API key's name, `anonymous` in open
+-- mode, `timeout` for a sweeper's decision); nil for the engine's own steps.
+local function state_event(stream, maxlen, id, state, by)
+  return emit(stream, maxlen, 'state', cjson.encode({instance_id = id, state = state, by = by}))
+end
+
+-- A tenant-bound caller acts only on its tenant's instances: `scope` is its tenant ('' for a
+-- caller bound to none). Out of scope is reported exactly like a missing instance, so another
+-- tenant's ids cannot be probed.
+local function in_scope(inst, scope)
+  if scope == '' then return true end
+  return redis.call('HGET', inst, 'tenant_id') == scope
 end
 
 -- Wakes local SSE streams and runners of the partition (sharded pub/sub, Redis >= 7).

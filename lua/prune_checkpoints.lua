@@ -5,12 +5,14 @@
 -- KEYS[2]  {p}:cp:<id>         list of checkpoint ids, oldest first
 -- KEYS[3]  {p}:cpd:<id>        hash checkpoint id -> record JSON
 -- ARGV[1]  keep (>= 0)
+-- ARGV[2]  tenant scope of the caller ('' any)
 --
 -- Returns  how many checkpoints were deleted
 -- Errors   "NOTFOUND instance not found"
 local inst, cp, cpd = KEYS[1], KEYS[2], KEYS[3]
 local keep = tonumber(ARGV[1])
-if redis.call('EXISTS', inst) == 0 then return redis.error_reply('NOTFOUND instance not found') end
+local tenant = redis.call('HMGET', inst, 'state', 'tenant_id')
+if not tenant[1] or (ARGV[2] ~= '' and tenant[2] ~= ARGV[2]) then return redis.error_reply('NOTFOUND instance not found') end
 local count = redis.call('LLEN', cp)
 if count <= keep then return 0 end
 local dropped = redis.call('LRANGE', cp, 0, count - keep - 1)

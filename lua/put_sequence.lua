@@ -5,10 +5,16 @@
 -- ARGV[1]  canonical JSON of the definition (sorted keys, so equal bodies are equal bytes)
 -- ARGV[2]  tenant id of the sequence ('' for none)
 -- ARGV[3]  now, milliseconds since the epoch
+-- ARGV[4]  tenant scope of the caller ('' any): a tenant-bound key may only version its own
 --
 -- Returns  {version, created}   created = 1 for a new version, 0 when identical to the latest
+-- Errors   "CONFLICT ..." when the id belongs to another tenant (or to all)
 local key = KEYS[1]
-local latest = tonumber(redis.call('HGET', key, 'latest') or '0')
+local current = redis.call('HMGET', key, 'latest', 'tenant_id')
+if ARGV[4] ~= '' and current[1] and current[2] ~= ARGV[4] then
+  return redis.error_reply('CONFLICT sequence id is taken (not by this tenant): choose another id')
+end
+local latest = tonumber(current[1] or '0')
 if latest > 0 and redis.call('HGET', key, 'v' .. latest) == ARGV[1] then
   return {latest, 0}
 end

@@ -12,9 +12,9 @@
 -- Emits an `output` event for the synthetic block `_restore` (recorded in the outputs hash like a
 -- step's output) and the `scheduled` state event.
 --
--- The task queue `{p}:tasks:<handler>` is the one key not in KEYS: the handler is only known here
--- (from the instance hash). It is built from KEYS[9]'s hash tag, so it is in the same slot; the
--- handler name comes after the kind (`{p}:tasks:<handler>`), so it can only name a task queue.
+-- The task queues are the keys not in KEYS: which ones is only known here (`task_queues` on the
+-- instance hash, written by dispatch_task from KeySchema's names). They carry the partition's
+-- hash tag, so they are in the same slot.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
 -- KEYS[2]  {p}:ctx:<id>        context hash
@@ -37,6 +37,8 @@
 -- ARGV[4]  RFC 3339 time of now
 -- ARGV[5]  stream maxlen
 -- ARGV[6]  approvals stream maxlen
+-- ARGV[7]  tenant scope of the caller ('' any)
+-- ARGV[8]  by: the principal restoring
 --
 -- Returns  {state, current block id ('' when none)}
 -- Errors   "NOTFOUND instance not found", "NOTFOUND checkpoint not found"
@@ -44,8 +46,8 @@ local inst, ctx, out, ev, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
 local tasklease, ready, leases, channel = KEYS[9], KEYS[10], KEYS[11], KEYS[15]
 local id, cp_id, now, now_text, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local f = redis.call('HMGET', inst, 'state', 'task_id', 'task_handler', 'esc_task')
-if not f[1] then return redis.error_reply('NOTFOUND instance not found') end
+local f = redis.call('HMGET', inst, 'state', 'task_id', 'task_handler', 'esc_task', 'task_queues', 'tenant_id')
+if not f[1] or (ARGV[7] ~= '' and f[6] ~= ARGV[7]) then return redis.error_reply('NOTFOUND instance not found') end
 local record = redis.call('HGET', cpd, cp_id)
 if not record then return redis.error_reply('NOTFOUND checkpoint not found') end
 local _, context_start, _, version, index, block, layout = string.find(record,
@@ -66,22 +68,20 @@ for i = 1, #pairs_list, 1000 do
   redis.call('HSET', ctx, unpack(pairs_list, i, math.min(i + 999, #pairs_list)))
 end
 
-close_gate(KEYS[7], KEYS[12], KEYS[13], KEYS[14], ARGV[6], channel, id, 'cancelled')
+close_gate(KEYS[7], KEYS[12], KEYS[13], KEYS[14], ARGV[6], channel, id, 'cancelled', ARGV[8])
 
 -- Fence whatever held the instance: an open worker task, a runner.
 if f[2] then
   redis.call('ZREM', tasklease, f[2])
-  if f[3] then
-    local tasks = string.sub(tasklease, 1, #tasklease - #':tasklease') .. ':tasks:' .. f[3]
-    redis.call('ZREM', tasks, f[2])
-  end
+  -- The queues dispatch_task put it in (its handler's, and its tenant's for tenant-bound workers).
+  for queue in string.gmatch(f[5] or '', '[^\n]+') do redis.call('ZREM', queue, f[2]) end
 end
 -- An escalation task of the closed gate ends too (its queue entry is dropped when next polled:
 -- lease_task finds no matching esc_task).
 if f[4] then redis.call('ZREM', tasklease, f[4]) end
 redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker')
 redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
-  'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'paused_from', 'last_error')
+  'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues', 'paused_from', 'last_error')
 redis.call('HINCRBY', inst, 'epoch', 1)
 redis.call('ZREM', leases, id)
 redis.call('HSET', inst, 'state', 'scheduled', 'sequence_version', version, 'block_index', index, 'current_block', block,
@@ -94,7 +94,7 @@ for i = 1, 8 do redis.call('PERSIST', KEYS[i]) end
 local n = redis.call('HINCRBY', inst, 'outputs', 1)
 local output = '{"block_id":"_restore","output":{"checkpoint_id":"' .. cp_id .. '"},"created_at":"' .. now_text .. '"'
 redis.call('HSET', out, '_restore', output .. ',"n":' .. n .. '}')
-emit(ev, maxlen, 'output', output .. '}')
-state_event(ev, maxlen, id, 'scheduled')
+emit(ev, maxlen, 'output', output .. ',"by":' .. cjson.encode(ARGV[8]) .. '}')
+state_event(ev, maxlen, id, 'scheduled', ARGV[8])
 wake_ready(channel, id)
 return {'scheduled', block}

@@ -22,13 +22,14 @@
 -- ARGV[4]  the id's random tail: 'vrrr-rrrrrrrrrrrr' (variant nibble first, 17 characters)
 -- ARGV[5]  cap: checkpoints kept per instance
 -- ARGV[6]  checkpoint_data JSON
+-- ARGV[7]  tenant scope of the caller ('' any)
 --
 -- Returns  the checkpoint id
 -- Errors   "NOTFOUND instance not found"
 local inst, ctx, cp, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, now, created_at, tail, cap = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
-local f = redis.call('HMGET', inst, 'state', 'sequence_version', 'block_index', 'current_block')
-if not f[1] then return redis.error_reply('NOTFOUND instance not found') end
+local f = redis.call('HMGET', inst, 'state', 'sequence_version', 'block_index', 'current_block', 'tenant_id')
+if not f[1] or (ARGV[7] ~= '' and f[5] ~= ARGV[7]) then return redis.error_reply('NOTFOUND instance not found') end
 
 -- UUIDv7: 48-bit ms, version 7, 12-bit counter, then the caller's random variant + 62 bits.
 local ms, counter = now, 0

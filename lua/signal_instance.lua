@@ -20,7 +20,9 @@
 -- ARGV[6]  approvals stream maxlen
 -- ARGV[7]  signal id
 -- ARGV[8]  Idempotency-Key ('' none)
--- ARGV[9..] context key/value pairs (update_context)
+-- ARGV[9]  tenant scope of the caller ('' any)
+-- ARGV[10] by: the principal sending the signal
+-- ARGV[11..] context key/value pairs (update_context)
 --
 -- Returns  {state after the signal, signal id}; for a repeated Idempotency-Key the first
 --          signal's {'replayed', signal id} and nothing changes
@@ -31,10 +33,10 @@
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local gate, items, deadlines, apprev = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local apprev_maxlen, signal_id, idempotency = ARGV[6], ARGV[7], ARGV[8]
-local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. idempotency)
+local apprev_maxlen, signal_id, idempotency, scope, by = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. idempotency, 'tenant_id')
 local state = current[1]
-if not state then return redis.error_reply('NOTFOUND instance not found') end
+if not state or (scope ~= '' and current[4] ~= scope) then return redis.error_reply('NOTFOUND instance not found') end
 if idempotency ~= '' and current[3] then
   local first, _, first_id = string.match(current[3], '^([^|]*)|([^|]*)|(.*)$')
   if first ~= signal then
@@ -54,21 +56,21 @@ end
 
 local function set_state(new_state)
   redis.call('HSET', inst, 'state', new_state, 'updated_at', now)
-  state_event(ev, maxlen, id, new_state)
+  state_event(ev, maxlen, id, new_state, by)
   wake(channel, id)
   return new_state
 end
 
 if signal == 'update_context' then
-  local overflow = context_overflow(inst, ctx, 9, #ARGV)
+  local overflow = context_overflow(inst, ctx, 11, #ARGV)
   if overflow then return redis.error_reply(overflow) end
-  hset_pairs(ctx, ARGV, 9, #ARGV)
+  hset_pairs(ctx, ARGV, 11, #ARGV)
   redis.call('HSET', inst, 'updated_at', now)
   return applied(state)
 elseif signal == 'cancel' then
   redis.call('ZREM', ready, id)
   redis.call('ZREM', leases, id)
-  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled')
+  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled', by)
   set_state('cancelled')
   for i = 1, #KEYS do
     if i <= 3 or i == 7 or i >= 11 then redis.call('PEXPIRE', KEYS[i], retention) end

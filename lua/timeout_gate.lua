@@ -64,7 +64,7 @@ if g[2] == 'escalate' then
 end
 
 local def = gate_definition(f[2], block)
-close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'timed_out')
+close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'timed_out', 'timeout')
 if g[2] == 'choose' then
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, g[3], cjson.encode({value = g[3]}), 'timeout', '', now, now_iso, state)
   wake_ready(channel, id)
@@ -73,7 +73,7 @@ end
 local err = '{"error":"approval timed out","block_id":' .. cjson.encode(block) .. '}'
 redis.call('HSET', inst, 'state', 'failed', 'updated_at', now, 'error', err)
 redis.call('ZREM', ready, id)
-state_event(ev, maxlen, id, 'failed')
+state_event(ev, maxlen, id, 'failed', 'timeout')
 for i = 1, #KEYS do
   if i <= 5 or i >= 11 then redis.call('PEXPIRE', KEYS[i], retention) end
 end

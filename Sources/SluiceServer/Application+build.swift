@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdAuth
 import Logging
 import NIOCore
 import Prometheus
@@ -17,11 +18,14 @@ public struct ServerDependencies: Sendable {
     /// Wake-ups from the process's pub/sub subscription (see `EngineServices`); without a
     /// running subscription, streams fall back to `poll_ms`.
     public var wakes: WakeRegistry
+    /// The API keys; open (no authentication) without a keys file.
+    public var apiKeys: APIKeyRing
 
     public init(
         configuration: SluiceConfiguration, redis: RedisClient, registry: PrometheusCollectorRegistry = SluiceMetrics.registry(),
-        benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry()
+        benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry(), apiKeys: APIKeyRing = .open()
     ) {
+        self.apiKeys = apiKeys
         self.configuration = configuration
         self.redis = redis
         self.registry = registry
@@ -38,6 +42,9 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(APIErrorMiddleware())
     router.middlewares.add(BodyLimitMiddleware(limits: Limits(dependencies.configuration)))
+    // Who is calling, then whether that role may call this route; tenant checks are the routes'.
+    router.middlewares.add(APIKeyAuthenticator(ring: dependencies.apiKeys))
+    router.middlewares.add(AccessMiddleware(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen))
 
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)

@@ -13,13 +13,13 @@ struct ApprovalsCommand: AsyncParsableCommand {
     @Option(help: "Only this tenant's items.") var tenant: String?
     @Option(help: "Only this namespace's items.") var namespace: String?
     @Option(help: "How many items (1-1000).") var limit = 100
-    @Option(help: "The Sluice server.") var server = ProcessInfo.processInfo.environment["SLUICE_SERVER"] ?? "http://127.0.0.1:8080"
+    @OptionGroup var client: ClientOptions
 
     func run() async throws {
         var query = ["limit=\(limit)"]
         if let tenant { query.append("tenant_id=\(tenant)") }
         if let namespace { query.append("namespace=\(namespace)") }
-        let page = try await APICall.send(server: server, method: .GET, path: "/approvals?" + query.joined(separator: "&"))
+        let page = try await APICall.send(client, method: .GET, path: "/approvals?" + query.joined(separator: "&"))
         let items = page["items"]?.arrayValue ?? []
         printLine(Self.table(items, total: page["total"]?.numberValue.flatMap { Int(exactly: $0) } ?? items.count))
     }
@@ -55,13 +55,13 @@ struct ApproveCommand: AsyncParsableCommand {
     @Argument(help: "The human_input block id.") var block: String
     @Argument(help: "The chosen value (one of the gate's choices).") var value: String
     @Option(help: "A note kept in the decision's payload.") var note: String?
-    @Option(help: "The Sluice server.") var server = ProcessInfo.processInfo.environment["SLUICE_SERVER"] ?? "http://127.0.0.1:8080"
+    @OptionGroup var client: ClientOptions
 
     func run() async throws {
         var payload: [String: JSONValue] = ["value": .string(value)]
         if let note { payload["note"] = .string(note) }
         let body = JSONValue.object(["signal_type": .string("human_input:\(block)"), "payload": .object(payload)])
-        let reply = try await APICall.send(server: server, method: .POST, path: "/instances/\(instance)/signals", body: body)
+        let reply = try await APICall.send(client, method: .POST, path: "/instances/\(instance)/signals", body: body)
         printLine(reply["status"]?.stringValue == "queued"
             ? "queued: \(instance) has not reached \(block) yet; the decision applies when it does"
             : "decided: \(instance) \(block) = \(value)")
@@ -70,8 +70,8 @@ struct ApproveCommand: AsyncParsableCommand {
 
 /// One JSON call to the API for the CLI: the body, or the server's error printed and exit 1.
 enum APICall {
-    static func send(server: String, method: HTTPMethod, path: String, body: JSONValue? = nil) async throws -> JSONValue {
-        var request = HTTPClientRequest(url: server.trimmingSuffix("/") + path)
+    static func send(_ client: ClientOptions, method: HTTPMethod, path: String, body: JSONValue? = nil) async throws -> JSONValue {
+        var request = client.request(path)
         request.method = method
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -81,7 +81,7 @@ enum APICall {
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         } catch {
-            printLine("sluice: cannot reach \(server): \(error)", to: .standardError)
+            printLine("sluice: cannot reach \(client.server): \(error)", to: .standardError)
             throw ExitCode(5)
         }
         let bytes = try await response.body.collect(upTo: 64 << 20)

@@ -10,7 +10,9 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(help: "SLUICE_PORT: HTTP port (default 8080)") var port: String?
     @Option(help: "SLUICE_KEY_PREFIX (default sluice)") var keyPrefix: String?
     @Option(help: "SLUICE_PARTITIONS (default 64, fixed for a deployment)") var partitions: String?
-    @Option(help: "SLUICE_API_KEYS_FILE") var apiKeysFile: String?
+    @Option(help: "SLUICE_API_KEYS_FILE: JSON list of API keys (default: open API)") var apiKeysFile: String?
+    @Option(help: "SLUICE_REQUIRE_AUTH: true refuses to start without API keys") var requireAuth: String?
+    @Option(help: "SLUICE_METRICS_OPEN: true serves /metrics without a key") var metricsOpen: String?
     @Option(help: "SLUICE_RETENTION_SECONDS (default 604800)") var retentionSeconds: String?
     @Option(help: "SLUICE_STREAM_MAXLEN (default 10000)") var streamMaxlen: String?
     @Option(help: "SLUICE_CHECKPOINT_CAP (default 100)") var checkpointCap: String?
@@ -31,6 +33,7 @@ struct ConfigurationOptions: ParsableArguments {
         let pairs: [(String, String?)] = [
             ("SLUICE_REDIS_URL", redisURL), ("SLUICE_HOST", host), ("SLUICE_PORT", port),
             ("SLUICE_KEY_PREFIX", keyPrefix), ("SLUICE_PARTITIONS", partitions), ("SLUICE_API_KEYS_FILE", apiKeysFile),
+            ("SLUICE_REQUIRE_AUTH", requireAuth), ("SLUICE_METRICS_OPEN", metricsOpen),
             ("SLUICE_RETENTION_SECONDS", retentionSeconds), ("SLUICE_STREAM_MAXLEN", streamMaxlen),
             ("SLUICE_CHECKPOINT_CAP", checkpointCap), ("SLUICE_CHECKPOINT_MAX_BYTES", checkpointMaxBytes),
             ("SLUICE_CONTEXT_MAX_BYTES", contextMaxBytes), ("SLUICE_SSE_KEEPALIVE_SECONDS", sseKeepaliveSeconds),

@@ -23,6 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration: SluiceConfiguration
         do { configuration = try options.load() } catch { throw StartupFailure.exit(error) }
         let logger = LogSetup.bootstrap(configuration)
+        let apiKeys: APIKeyRing
+        do { apiKeys = try APIKeys.load(configuration, logger: logger) } catch { throw StartupFailure.exit(error) }
 
         var services: [any Service] = []
         let redisConfiguration: RedisConfiguration
@@ -49,9 +51,6 @@ struct ServeCommand: AsyncParsableCommand {
             services.reversed().forEach { ($0 as? EmbeddedRedis)?.process.stop() }
             throw StartupFailure.exit(error)
         }
-        if configuration.apiKeysFile == nil {
-            logger.warning("no API keys configured (SLUICE_API_KEYS_FILE): the API is open to anyone who can reach it")
-        }
 
         let wakes = WakeRegistry()
         services += EngineServices.make(
@@ -59,8 +58,8 @@ struct ServeCommand: AsyncParsableCommand {
             wakes: wakes, logger: logger
         ).services
         let app = buildApplication(
-            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes),
-            services: services, logger: logger)
+            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys),
+            services: services + (apiKeys.isOpen ? [] : [APIKeyReloader(ring: apiKeys, logger: logger)]), logger: logger)
         try await app.runService()
         redis.shutdown()
     }

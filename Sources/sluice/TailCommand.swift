@@ -13,7 +13,7 @@ struct TailCommand: AsyncParsableCommand {
         commandName: "tail", abstract: "Follow an instance's live events (exit status: 0 completed, 1 failed, 3 cancelled, 4 not found).")
 
     @Argument(help: "The instance id.") var instance: String
-    @Option(help: "The Sluice server.") var server = ProcessInfo.processInfo.environment["SLUICE_SERVER"] ?? "http://127.0.0.1:8080"
+    @OptionGroup var client: ClientOptions
     @Flag(help: "No colours, even on a terminal.") var plain = false
 
     func run() async throws {
@@ -21,7 +21,7 @@ struct TailCommand: AsyncParsableCommand {
         var lastEventID: String?
         var failures = 0
         while true {
-            var request = HTTPClientRequest(url: server.trimmingSuffix("/") + "/instances/\(instance)/stream")
+            var request = client.request("/instances/\(instance)/stream")
             request.headers.add(name: "Accept", value: "text/event-stream")
             if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
             do {
@@ -46,7 +46,7 @@ struct TailCommand: AsyncParsableCommand {
             } catch {
                 failures += 1
                 if failures > 30 {
-                    printLine("sluice tail: cannot reach \(server): \(error)", to: .standardError)
+                    printLine("sluice tail: cannot reach \(client.server): \(error)", to: .standardError)
                     throw ExitCode(5)
                 }
             }

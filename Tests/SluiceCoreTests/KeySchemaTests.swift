@@ -98,6 +98,7 @@ import Testing
                 partitionKeys += [
                     schema.approvals(p, tenant: name), schema.approvals(p, namespace: name),
                     schema.approvals(p, tenant: name, namespace: "n"), schema.tasks(p, handler: name),
+                    schema.tasks(p, handler: name, tenant: "t"),
                 ]
             }
             for key in partitionKeys {

@@ -160,7 +160,7 @@ import Testing
             #expect(filtered.map(\.event) == ["added", "escalated", "removed"])
 
             // Resume after the second event, on another server: the rest, once each.
-            let other = buildApplication(ServerDependencies(configuration: api.configuration, redis: api.redis), logger: Logger(label: "b"))
+            let other = buildApplication(ServerDependencies(configuration: api.configuration, redis: api.redis, apiKeys: api.apiKeys), logger: Logger(label: "b"))
             try await other.test(.live) { clientB in
                 let portB = try #require(clientB.port)
                 let resumed = try await SSEClient.read(

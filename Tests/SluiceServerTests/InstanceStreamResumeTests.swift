@@ -13,7 +13,7 @@ import Testing
 @Suite struct InstanceStreamResumeTests {
     @Test func resumeOnASecondServerSeesEveryEventOnce() async throws {
         let api = try await TestAPI.make()
-        let other = buildApplication(ServerDependencies(configuration: api.configuration, redis: api.redis), logger: Logger(label: "b"))
+        let other = buildApplication(ServerDependencies(configuration: api.configuration, redis: api.redis, apiKeys: api.apiKeys), logger: Logger(label: "b"))
         try await api.run(engine: true, live: true) { client in
             let portA = try #require(client.port)
             try await client.post("/sequences", InstanceStreamTests.threeSteps)

@@ -97,8 +97,9 @@ import Testing
             let finish = try await api.redis.run(
                 LuaScripts.finishTask,
                 keys: [keys.instance("odd-1"), keys.context("odd-1"), keys.outputs("odd-1"), keys.events("odd-1"), keys.ready(p),
-                       keys.tasks(p, handler: "odd-worker"), keys.taskLeases(p), keys.wakeChannel(p)],
-                arguments: [.init(taskId), "w", .init(String(Clock.nowMilliseconds())), "100", "1000", "complete", "{}", "2024-01-01T00:00:00.000Z", "3", "a", "1"])
+                       keys.tasks(p, handler: "odd-worker"), keys.taskLeases(p), keys.wakeChannel(p), keys.tasks(p, handler: "odd-worker")],
+                arguments: [.init(taskId), "w", .init(String(Clock.nowMilliseconds())), "100", "1000", "complete", "{}", "2024-01-01T00:00:00.000Z",
+                            "", "w", "3", "a", "1"])
             #expect(finish.description.contains("INVALID"), "\(finish)")
             // commit_block: a count that is not a number.
             let commit = try await api.redis.run(
@@ -111,7 +112,7 @@ import Testing
                 LuaScripts.createInstance,
                 keys: [keys.instance("odd-2"), keys.events("odd-2"), keys.ready(keys.partition(of: "odd-2")), keys.instanceIndex(keys.partition(of: "odd-2")),
                        keys.wakeChannel(keys.partition(of: "odd-2")), keys.context("odd-2")],
-                arguments: ["odd-2", "f", "1", "100", "9", "a", "1"])
+                arguments: ["odd-2", "f", "1", "100", "9", "w", "a", "1"])
             #expect(create.description.contains("INVALID"), "\(create)")
             #expect(try await api.redis.execute("EXISTS", keys.instance("odd-2"), keys.context("odd-2")).int == 0)
             #expect(try await snapshot() == before)

@@ -29,6 +29,9 @@ struct SSEClient {
         // A stream's connection is not reused: the server closes it when the stream ends.
         request.headers.add(name: "Connection", value: "close")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if !headers.keys.contains(where: { ["authorization", "x-api-key"].contains($0.lowercased()) }) {
+            for (name, value) in TestAuth.headers { request.headers.add(name: name, value: value) }
+        }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
         let head = Result(status: Int(response.status.code), headers: [:], events: [], comments: [])
         // The reading stops at `timeout` even when the server sends nothing (an idle stream).

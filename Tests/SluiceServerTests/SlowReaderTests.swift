@@ -70,7 +70,8 @@ import Glibc
             try await client.post("/sequences", ["id": "nap", "blocks": [["id": "z", "type": "step", "handler": "sleep", "params": ["ms": 600_000]]]])
             try await client.post("/instances", ["sequence_id": "nap", "id": "slow-1"])
             let socket = try SlowSocket(port: port)
-            socket.send("GET /instances/slow-1/stream?poll_ms=100 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+            let auth = TestAuth.headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+            socket.send("GET /instances/slow-1/stream?poll_ms=100 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\(auth)\r\n")
             var received = await Self.blocking { socket.receive(512) ?? "" }  // the head, then the reader stops reading
 
             // 1,000 output events of 16 KiB while the client reads nothing; the stream keeps only

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -9,10 +10,30 @@ import SluiceRedis
 import SluiceServer
 import SluiceTestSupport
 
+/// How the suite authenticates. `make test` runs the server tests twice: open (no keys) and with
+/// `SLUICE_TEST_AUTH=1`, where every test's application requires a key and its clients send
+/// an admin key, so every behaviour is also proven with authentication on.
+enum TestAuth {
+    static let enabled = ProcessInfo.processInfo.environment["SLUICE_TEST_AUTH"] == "1"
+    static let adminKey = "test-admin-key-0123456789abcdef"
+
+    /// The keys of a test's application: one admin key with auth on, none (open) otherwise.
+    static func ring() -> APIKeyRing {
+        guard enabled else { return .open() }
+        return APIKeyRing(path: "(test suite)", keys: [APIKey(principal: Principal(name: "test-admin", role: .admin), digest: APIKey.digest(of: adminKey.utf8))])
+    }
+
+    /// The header a default test client sends.
+    static var headers: [(String, String)] { enabled ? [("Authorization", "Bearer \(adminKey)")] : [] }
+}
+
 /// A test's own API: the real application over the shared test Redis, with a unique key prefix.
 struct TestAPI {
     let redis: RedisClient
     let configuration: SluiceConfiguration
+    var apiKeys: APIKeyRing = TestAuth.ring()
+    /// What the test's client sends when a call names no key of its own.
+    var defaultHeaders: [(String, String)] = TestAuth.headers
 
     static func make(server: RedisServerProcess? = nil, _ adjust: (inout SluiceConfiguration) -> Void = { _ in }) async throws -> TestAPI {
         let shared = server == nil ? try await TestRedis.shared() : nil
@@ -30,9 +51,9 @@ struct TestAPI {
 
     /// Runs `body` against the router; with `engine`, a runner and the wake-up subscription
     /// run alongside, as in `sluice serve`.
-    func run(engine: Bool = false, live: Bool = false, _ body: @Sendable (TestClient) async throws -> Void) async throws {
+    func run(engine: Bool = false, live: Bool = false, benchRoutes: Bool = false, _ body: @Sendable (TestClient) async throws -> Void) async throws {
         let wakes = WakeRegistry()
-        let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis, wakes: wakes), logger: Logger(label: "test"))
+        let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys), logger: Logger(label: "test"))
         defer { redis.shutdown() }
         let services = engine
             ? EngineServices.make(
@@ -45,7 +66,8 @@ struct TestAPI {
             }
         }
         defer { background.cancel() }
-        try await app.test(live ? .live : .router) { client in try await body(TestClient(client: client)) }
+        let defaultHeaders = self.defaultHeaders
+        try await app.test(live ? .live : .router) { client in try await body(TestClient(client: client, defaultHeaders: defaultHeaders)) }
     }
 
     /// Polls the instance until it is in `state` (or `timeout`); returns its last JSON.
@@ -68,6 +90,7 @@ struct TestAPI {
 /// Thin JSON helpers over HummingbirdTesting's client.
 struct TestClient: Sendable {
     let client: any TestClientProtocol
+    var defaultHeaders: [(String, String)] = TestAuth.headers
     var port: Int? { client.port }
 
     struct Reply: Sendable {
@@ -77,7 +100,11 @@ struct TestClient: Sendable {
 
     @discardableResult
     func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
-        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+        var headers = headers
+        if headers[.authorization] == nil, headers[HTTPField.Name("X-API-Key")!] == nil {
+            for (name, value) in defaultHeaders { headers[HTTPField.Name(name)!] = value }
+        }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
             let json = response.body.readableBytes == 0 ? JSONValue.null : try JSONValue.parse(response.body.readableBytesView)
             return Reply(status: response.status, json: json)
         }

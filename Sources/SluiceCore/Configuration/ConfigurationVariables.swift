@@ -41,6 +41,14 @@ extension SluiceConfiguration {
             guard !v.isEmpty else { throw ConfigurationError(variable: "SLUICE_API_KEYS_FILE", message: "must be a file path") }
             c.apiKeysFile = v
         },
+        .init(name: "SLUICE_REQUIRE_AUTH", flag: "require-auth", defaultValue: "false",
+              summary: "true: refuse to start without SLUICE_API_KEYS_FILE (production)") { c, v throws(ConfigurationError) in
+            c.requireAuth = try boolean(v, "SLUICE_REQUIRE_AUTH")
+        },
+        .init(name: "SLUICE_METRICS_OPEN", flag: "metrics-open", defaultValue: "false",
+              summary: "true: /metrics answers without a key (for a scraper)") { c, v throws(ConfigurationError) in
+            c.metricsOpen = try boolean(v, "SLUICE_METRICS_OPEN")
+        },
         .init(name: "SLUICE_RETENTION_SECONDS", flag: "retention-seconds", defaultValue: "604800",
               summary: "how long a finished instance's keys live") { c, v throws(ConfigurationError) in
             c.retentionSeconds = try integer(v, "SLUICE_RETENTION_SECONDS", in: 1...(10 * 365 * 86400))
@@ -101,7 +109,7 @@ extension SluiceConfiguration {
     /// silently ignored.
     public static func load(environment: [String: String], overrides: [String: String] = [:]) throws(ConfigurationError) -> SluiceConfiguration {
         var configuration = SluiceConfiguration()
-        let known = Set(variables.map(\.name) + ["SLUICE_REDIS_SERVER", "SLUICE_SERVER"])
+        let known = Set(variables.map(\.name) + ["SLUICE_REDIS_SERVER", "SLUICE_SERVER", "SLUICE_API_KEY"])
         for name in environment.keys.sorted() where name.hasPrefix("SLUICE_") && !known.contains(name) {
             throw ConfigurationError(variable: name, message: "is not a known setting (see the README's configuration table)")
         }
@@ -112,6 +120,14 @@ extension SluiceConfiguration {
             try variable.apply(&configuration, value)
         }
         return configuration
+    }
+
+    private static func boolean(_ value: String, _ name: String) throws(ConfigurationError) -> Bool {
+        switch value.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw ConfigurationError(variable: name, message: "must be true or false (got '\(value)')")
+        }
     }
 
     private static func integer(_ value: String, _ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

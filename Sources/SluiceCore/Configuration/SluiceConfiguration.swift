@@ -13,6 +13,10 @@ public struct SluiceConfiguration: Sendable, Equatable {
     public var keyPrefix = "sluice"
     public var partitions = 64
     public var apiKeysFile: String?
+    /// Refuse to start without API keys (production).
+    public var requireAuth = false
+    /// `/metrics` without a key (for a scraper on a private network).
+    public var metricsOpen = false
     public var retentionSeconds = 7 * 24 * 3600
     public var streamMaxLength = 10_000
     public var checkpointCap = 100

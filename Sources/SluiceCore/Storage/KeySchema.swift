@@ -78,6 +78,9 @@ public struct KeySchema: Sendable, Equatable {
     public func deadlines(_ p: Int) -> String { tag(p) + ":deadlines" }
     public func approvalEvents(_ p: Int) -> String { tag(p) + ":apprev" }
     public func tasks(_ p: Int, handler: String) -> String { tag(p) + ":tasks:\(handler)" }
+    /// The same tasks of one tenant's instances, for its tenant-bound workers (`|` never occurs
+    /// in identifiers, so no handler/tenant pair aliases another).
+    public func tasks(_ p: Int, handler: String, tenant: String) -> String { tag(p) + ":tasks:\(handler)|\(tenant)" }
     /// Escalation tasks of built-in handlers, run by sweepers (external ones go to `tasks`).
     public func builtinEscalations(_ p: Int) -> String { tag(p) + ":esc" }
     /// Tasks held by workers → lease expiry (ms); the sweeper re-queues expired ones.

@@ -98,7 +98,7 @@ public struct ApprovalStore: StorageBacked {
     /// Decides gate `blockId` with `payload` (one script). Throws `SluiceError` for an unknown
     /// instance (404), a terminal one (409), an unknown gate or a value outside the choices (422).
     public func decide(
-        _ id: String, blockId: String, payload: [String: JSONValue], decidedBy: String, idempotencyKey: String?,
+        _ id: String, blockId: String, payload: [String: JSONValue], by caller: Caller, idempotencyKey: String?,
         nowMilliseconds now: Int64
     ) async throws -> Decision {
         try storage.limits.checkContextSized(.object(payload), "payload")
@@ -109,8 +109,8 @@ public struct ApprovalStore: StorageBacked {
                    keys.ready(p), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p)],
             arguments: [
                 .init(id), .init(blockId), .init(bytes: JSONValue.object(payload).encoded()), .init(InstanceID.generate(nowMilliseconds: now)),
-                .init(decidedBy), .init(String(now)), .init(Clock.rfc3339(milliseconds: now)), .init(streamMaxLength),
-                .init(approvalStreamMaxLength), .init(idempotencyKey ?? ""),
+                .init(caller.name), .init(String(now)), .init(Clock.rfc3339(milliseconds: now)), .init(streamMaxLength),
+                .init(approvalStreamMaxLength), .init(idempotencyKey ?? ""), .init(caller.scope),
             ])
         guard case .array(let parts) = try ScriptReply.checked(reply), parts.count == 2,
               let status = parts[0].string, let value = parts[1].string else {

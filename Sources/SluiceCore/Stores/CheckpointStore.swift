@@ -10,13 +10,13 @@ public struct CheckpointStore: StorageBacked {
     /// Saves `data` (JSON text, as `JSONValue.encoded()` writes it: the caller has it already for
     /// the size check) with a snapshot of the instance; returns the new checkpoint's id (a UUIDv7,
     /// later ids sort after earlier ones). `SluiceError.notFound` for an unknown instance.
-    public func save(_ id: String, data: [UInt8], nowMilliseconds: Int64) async throws -> String {
+    public func save(_ id: String, data: [UInt8], by caller: Caller = .anonymous, nowMilliseconds: Int64) async throws -> String {
         let reply = try await redis.run(
             LuaScripts.saveCheckpoint,
             keys: [keys.instance(id), keys.context(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: [
                 .init(id), .init(String(nowMilliseconds)), .init(Clock.rfc3339(milliseconds: nowMilliseconds)), .init(Self.randomTail()),
-                .init(storage.checkpointCap), .init(bytes: data),
+                .init(storage.checkpointCap), .init(bytes: data), .init(caller.scope),
             ])
         guard let checkpointId = try ScriptReply.checked(reply).string else {
             throw RedisClientError(.unexpectedReply, "save_checkpoint returned \(reply)")
@@ -24,28 +24,31 @@ public struct CheckpointStore: StorageBacked {
         return checkpointId
     }
 
-    /// All checkpoints, oldest first; nil when the instance does not exist.
-    public func list(_ id: String) async throws -> [Checkpoint]? {
-        let replies = try await redis.pipeline([RedisCommand("EXISTS", keys.instance(id)), RedisCommand("HGETALL", keys.checkpointData(id))])
-        guard try replies[0].throwingServerError().int == 1 else { return nil }
+    /// All checkpoints, oldest first; nil when the instance does not exist or the caller may not see it.
+    public func list(_ id: String, for caller: Caller = .anonymous) async throws -> [Checkpoint]? {
+        let replies = try await redis.pipeline([
+            RedisCommand("HMGET", keys.instance(id), "state", "tenant_id"), RedisCommand("HGETALL", keys.checkpointData(id)),
+        ])
+        guard let found = try replies[0].throwingServerError().array, found.count == 2, found[0].string != nil,
+              caller.sees(tenant: found[1].string.flatMap { $0.isEmpty ? nil : $0 }) else { return nil }
         // Ids sort in save order (save_checkpoint makes them so), which spares reading the list.
         return (try replies[1].throwingServerError().fields ?? [:]).values.compactMap(Checkpoint.init(record:)).sorted { $0.id < $1.id }
     }
 
     /// One checkpoint, or the newest when `checkpointId` is nil; nil when there is none.
     /// `SluiceError.notFound` for an unknown instance.
-    public func get(_ id: String, checkpointId: String? = nil) async throws -> Checkpoint? {
+    public func get(_ id: String, checkpointId: String? = nil, for caller: Caller = .anonymous) async throws -> Checkpoint? {
         let reply = try await redis.run(
             LuaScripts.getCheckpoint, keys: [keys.instance(id), keys.checkpoints(id), keys.checkpointData(id)],
-            arguments: [.init(checkpointId ?? "")])
+            arguments: [.init(checkpointId ?? ""), .init(caller.scope)])
         return try ScriptReply.checked(reply).string.flatMap(Checkpoint.init(record:))
     }
 
     /// Keeps the `keep` newest checkpoints; returns how many were deleted.
-    public func prune(_ id: String, keep: Int) async throws -> Int {
+    public func prune(_ id: String, keep: Int, by caller: Caller = .anonymous) async throws -> Int {
         precondition(keep >= 0, "keep is validated at the edge")
         let reply = try await redis.run(
-            LuaScripts.pruneCheckpoints, keys: [keys.instance(id), keys.checkpoints(id), keys.checkpointData(id)], arguments: [.init(keep)])
+            LuaScripts.pruneCheckpoints, keys: [keys.instance(id), keys.checkpoints(id), keys.checkpointData(id)], arguments: [.init(keep), .init(caller.scope)])
         guard let deleted = try ScriptReply.checked(reply).int else {
             throw RedisClientError(.unexpectedReply, "prune_checkpoints returned \(reply)")
         }
@@ -54,7 +57,9 @@ public struct CheckpointStore: StorageBacked {
 
     /// Puts the instance back to the checkpoint's snapshot, `scheduled` at that block; fences
     /// every runner and worker task that held it. Returns the state and the block it resumes at.
-    public func restore(_ id: String, checkpointId: String, nowMilliseconds: Int64) async throws -> (state: InstanceState, currentBlock: String?) {
+    public func restore(
+        _ id: String, checkpointId: String, by caller: Caller = .anonymous, nowMilliseconds: Int64
+    ) async throws -> (state: InstanceState, currentBlock: String?) {
         let p = keys.partition(of: id)
         let reply = try await redis.run(
             LuaScripts.restoreCheckpoint,
@@ -62,7 +67,7 @@ public struct CheckpointStore: StorageBacked {
                    keys.gate(id), keys.inbox(id), keys.taskLeases(p), keys.ready(p), keys.leases(p), keys.approvalItems(p), keys.deadlines(p),
                    keys.approvalEvents(p), keys.wakeChannel(p)],
             arguments: [.init(id), .init(checkpointId), .init(String(nowMilliseconds)), .init(Clock.rfc3339(milliseconds: nowMilliseconds)),
-                        .init(streamMaxLength), .init(storage.approvalStreamMaxLength)])
+                        .init(streamMaxLength), .init(storage.approvalStreamMaxLength), .init(caller.scope), .init(caller.name)])
         guard case .array(let parts) = try ScriptReply.checked(reply), parts.count == 2,
               let state = parts[0].string.flatMap(InstanceState.init(rawValue:)), let block = parts[1].string else {
             throw RedisClientError(.unexpectedReply, "restore_checkpoint returned \(reply)")

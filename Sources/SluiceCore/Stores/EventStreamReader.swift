@@ -42,10 +42,11 @@ public struct EventStreamReader: Sendable {
     /// between it and the next one was lost; when it does not, trimming removed it and every
     /// older entry, and the client missed whatever lay between — a gap. So every read checks for
     /// gaps at no extra cost, however long the client was away.
-    public func read(_ id: String, after: String, count: Int, withState: Bool) async throws -> Batch {
+    /// A caller bound to a tenant sees another tenant's instance as `missing`.
+    public func read(_ id: String, after: String, count: Int, withState: Bool, for caller: Caller = .anonymous) async throws -> Batch {
         let fromStart = after == "0-0"
         var commands = [RedisCommand("XRANGE", keys.events(id), fromStart ? "-" : after, "+", "COUNT", String(fromStart ? count : count + 1))]
-        if withState { commands.append(RedisCommand("HGET", keys.instance(id), "state")) }
+        if withState { commands.append(RedisCommand("HMGET", keys.instance(id), "state", "tenant_id")) }
         let replies = try await redis.pipeline(commands)
         var events = try replies[0].throwingServerError().streamEntries.map { entry in
             Event(id: entry.id, type: entry.fields["type"] ?? "", data: entry.fields["data"] ?? "")
@@ -61,7 +62,13 @@ public struct EventStreamReader: Sendable {
         }
         var state = StateCheck.notChecked
         if withState {
-            state = try replies[1].throwingServerError().string.flatMap(InstanceState.init(rawValue:)).map(StateCheck.state) ?? .missing
+            let fields = try replies[1].throwingServerError().array ?? []
+            let tenant = fields.count == 2 ? fields[1].string.flatMap { $0.isEmpty ? nil : $0 } : nil
+            state = fields.first?.string.flatMap(InstanceState.init(rawValue:)).map(StateCheck.state) ?? .missing
+            if !caller.sees(tenant: tenant) {
+                state = .missing
+                events = []
+            }
         }
         return Batch(events: events, state: state, gap: gap)
     }

@@ -34,7 +34,7 @@ public struct InstanceStore: StorageBacked {
 
     /// Creates the instance, or reports the existing one for an identical request.
     /// Throws `SluiceError.conflict` when the id exists with a different request.
-    public func create(_ new: NewInstance, nowMilliseconds: Int64) async throws -> (created: Bool, state: InstanceState) {
+    public func create(_ new: NewInstance, by caller: Caller = .anonymous, nowMilliseconds: Int64) async throws -> (created: Bool, state: InstanceState) {
         let p = keys.partition(of: new.id)
         let definition = new.sequence.definition
         let fields: [RedisArgument] = [
@@ -51,7 +51,7 @@ public struct InstanceStore: StorageBacked {
             LuaScripts.createInstance,
             keys: [keys.instance(new.id), keys.events(new.id), keys.ready(p), keys.instanceIndex(p), keys.wakeChannel(p), keys.context(new.id)],
             arguments: [.init(new.id), .init(bytes: new.fingerprint), .init(String(nowMilliseconds)), .init(streamMaxLength),
-                        .init(contextPairs.count / 2)] + fields + contextPairs)
+                        .init(contextPairs.count / 2), .init(caller.name)] + fields + contextPairs)
         let checked = try ScriptReply.checked(reply, conflict: "instance \(new.id) already exists with a different request")
         if case .array(let values) = checked, values.count == 2, let created = values[0].int,
            let state = values[1].string.flatMap(InstanceState.init(rawValue:)) {
@@ -83,10 +83,12 @@ public struct InstanceStore: StorageBacked {
         return Instance(fields: fields, context: try replies[1].throwingServerError().fields ?? [:])
     }
 
-    /// Step outputs in completion order: `[{block_id, output, created_at}]`.
-    public func outputs(_ id: String) async throws -> [JSONValue]? {
-        let replies = try await redis.pipeline([RedisCommand("EXISTS", keys.instance(id)), RedisCommand("HGETALL", keys.outputs(id))])
-        guard replies.count == 2, replies[0].int == 1 else { return nil }
+    /// Step outputs in completion order: `[{block_id, output, created_at}]`; nil when the
+    /// instance does not exist or the caller may not see it.
+    public func outputs(_ id: String, for caller: Caller = .anonymous) async throws -> [JSONValue]? {
+        let replies = try await redis.pipeline([RedisCommand("HMGET", keys.instance(id), "state", "tenant_id"), RedisCommand("HGETALL", keys.outputs(id))])
+        guard replies.count == 2, let found = try replies[0].throwingServerError().array, found.count == 2, found[0].string != nil,
+              caller.sees(tenant: found[1].string.flatMap { $0.isEmpty ? nil : $0 }) else { return nil }
         let records = (replies[1].fields ?? [:]).values.compactMap { try? JSONValue.parse(Array($0.utf8)) }
         return records
             .sorted { ($0["n"].flatMap(\.numberValue) ?? 0) < ($1["n"].flatMap(\.numberValue) ?? 0) }
@@ -97,8 +99,8 @@ public struct InstanceStore: StorageBacked {
             }
     }
 
-    /// Deletes every key of the instance; false when there was none.
-    public func delete(_ id: String) async throws -> Bool {
+    /// Deletes every key of the instance; false when there was none (or the caller may not see it).
+    public func delete(_ id: String, by caller: Caller = .anonymous) async throws -> Bool {
         let p = keys.partition(of: id)
         let own = keys.instanceKeys(id).filter { $0 != keys.gate(id) }
         let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p)]
@@ -106,7 +108,7 @@ public struct InstanceStore: StorageBacked {
             LuaScripts.deleteInstance,
             keys: [keys.instance(id), keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p)]
                 + own + indexes,
-            arguments: [.init(id), .init(own.count), .init(storage.approvalStreamMaxLength)])
+            arguments: [.init(id), .init(own.count), .init(storage.approvalStreamMaxLength), .init(caller.scope), .init(caller.name)])
         guard let deleted = try reply.throwingServerError().int else {
             throw RedisClientError(.unexpectedReply, "delete_instance returned \(reply)")
         }

@@ -23,11 +23,13 @@ public final class SequenceStore: Sendable {
     }
 
     /// Stores a new version, or returns the latest when identical. One script call.
-    public func put(_ body: JSONValue, definition: SequenceDefinition, nowMilliseconds: Int64) async throws -> (version: Int, created: Bool) {
+    public func put(
+        _ body: JSONValue, definition: SequenceDefinition, by caller: Caller = .anonymous, nowMilliseconds: Int64
+    ) async throws -> (version: Int, created: Bool) {
         let reply = try await redis.run(
             LuaScripts.putSequence, keys: [keys.sequence(definition.id)],
-            arguments: [RedisArgument(bytes: body.encoded()), .init(definition.tenantId ?? ""), .init(String(nowMilliseconds))])
-        guard case .array(let values) = try reply.throwingServerError(), values.count == 2,
+            arguments: [RedisArgument(bytes: body.encoded()), .init(definition.tenantId ?? ""), .init(String(nowMilliseconds)), .init(caller.scope)])
+        guard case .array(let values) = try ScriptReply.checked(reply), values.count == 2,
               let version = values[0].int, let created = values[1].int else {
             throw RedisClientError(.unexpectedReply, "put_sequence returned \(reply)")
         }

@@ -15,11 +15,14 @@ public struct SignalStore: StorageBacked {
     }
 
     /// Applies `signal` (not `human_input`, see `ApprovalStore`).
-    public func apply(_ signal: SignalType, to id: String, payload: JSONValue, idempotencyKey: String? = nil, nowMilliseconds: Int64) async throws -> Applied {
+    public func apply(
+        _ signal: SignalType, to id: String, payload: JSONValue, idempotencyKey: String? = nil, by caller: Caller = .anonymous, nowMilliseconds: Int64
+    ) async throws -> Applied {
         let p = keys.partition(of: id)
         var arguments: [RedisArgument] = [
             .init(id), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds), .init(signal.scriptName),
             .init(storage.approvalStreamMaxLength), .init(InstanceID.generate(nowMilliseconds: nowMilliseconds)), .init(idempotencyKey ?? ""),
+            .init(caller.scope), .init(caller.name),
         ]
         if signal == .updateContext {
             guard case .object(let patch) = payload else {

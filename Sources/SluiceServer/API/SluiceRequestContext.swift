@@ -1,18 +1,14 @@
 import Hummingbird
+import HummingbirdAuth
 import NIOCore
 import SluiceCore
 
-/// Who is making a request. API keys arrive with the authentication issue; until then, and
-/// whenever no keys are configured, every request is `anonymous`.
-public struct Principal: Sendable, Equatable {
-    public var name: String
-    public static let anonymous = Principal(name: "anonymous")
-}
-
-/// The per-request context of every route: the principal and the body size limit.
-public struct SluiceRequestContext: RequestContext {
+/// The per-request context of every route: the authenticated principal and the body size limit.
+public struct SluiceRequestContext: AuthRequestContext {
     public var coreContext: CoreRequestContextStorage
-    public var principal: Principal = .anonymous
+    /// Set by `APIKeyAuthenticator`: the key's principal, `anonymous` in open mode, nil when no
+    /// key was sent (then only open routes are reachable: `AccessMiddleware`).
+    public var identity: Principal?
     /// Largest request body read; bigger bodies get 413. Set from the configured limits by
     /// `BodyLimitMiddleware` (`Limits.bodyBytes`).
     public var maxUploadSize: Int = Limits().bodyBytes
@@ -20,4 +16,7 @@ public struct SluiceRequestContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
     }
+
+    /// Who is calling. Routes that need a key are only reached with one (`AccessMiddleware`).
+    public var principal: Principal { identity ?? .anonymous }
 }

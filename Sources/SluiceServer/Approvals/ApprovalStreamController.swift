@@ -24,7 +24,7 @@ struct ApprovalStreamController {
 
     @Sendable func stream(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let parameters = request.uri.queryParameters
-        let tenant = try ApprovalsController.identifier(request, "tenant_id")
+        let tenant = try context.principal.tenantFilter(ApprovalsController.identifier(request, "tenant_id"))
         let namespace = try ApprovalsController.identifier(request, "namespace")
         let pollMilliseconds = try InstanceStreamController.pollInterval(request)
         let partitions = reader.keys.partitions

@@ -17,7 +17,8 @@ struct ApprovalsController {
     }
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        let query = try Self.query(request)
+        var query = try Self.query(request)
+        query.tenantId = try context.principal.tenantFilter(query.tenantId)
         let page = try await approvals.list(query)
         // The items are stored as JSON text: written out as they are, never re-encoded.
         var body = ByteBuffer(string: #"{"items":["#)

@@ -26,24 +26,24 @@ struct CheckpointsController {
         guard encoded.count <= checkpointMaxBytes else {
             throw APIError(.payloadTooLarge, "checkpoint_data is \(encoded.count) bytes; the limit is \(checkpointMaxBytes) (SLUICE_CHECKPOINT_MAX_BYTES)")
         }
-        let checkpointId = try await checkpoints.save(id, data: encoded, nowMilliseconds: Clock.nowMilliseconds())
+        let checkpointId = try await checkpoints.save(id, data: encoded, by: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
         return JSONValue.object(["id": .string(checkpointId)]).response(status: .created)
     }
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        guard let list = try await checkpoints.list(try instanceID(context)) else { throw APIError.notFound("instance not found") }
+        guard let list = try await checkpoints.list(try instanceID(context), for: context.principal.caller) else { throw APIError.notFound("instance not found") }
         return JSONValue.array(list.map(\.json)).response(status: .ok)
     }
 
     @Sendable func latest(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        guard let checkpoint = try await checkpoints.get(try instanceID(context)) else { throw APIError.notFound("no checkpoints") }
+        guard let checkpoint = try await checkpoints.get(try instanceID(context), for: context.principal.caller) else { throw APIError.notFound("no checkpoints") }
         return checkpoint.json.response(status: .ok)
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let id = try instanceID(context)
         let checkpointId = try self.checkpointID(context)
-        guard let checkpoint = try await checkpoints.get(id, checkpointId: checkpointId) else { throw APIError.notFound("checkpoint not found") }
+        guard let checkpoint = try await checkpoints.get(id, checkpointId: checkpointId, for: context.principal.caller) else { throw APIError.notFound("checkpoint not found") }
         return checkpoint.json.response(status: .ok)
     }
 
@@ -55,14 +55,14 @@ struct CheckpointsController {
             throw APIError.unprocessable(
                 "keep is required: a non-negative integer, how many of the newest checkpoints to keep", field: "keep", reason: "must be an integer >= 0")
         }
-        let deleted = try await checkpoints.prune(id, keep: keep)
+        let deleted = try await checkpoints.prune(id, keep: keep, by: context.principal.caller)
         return JSONValue.object(["count": .number(Double(deleted))]).response(status: .ok)
     }
 
     @Sendable func restore(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let id = try instanceID(context)
         let checkpointId = try self.checkpointID(context)
-        let (state, block) = try await checkpoints.restore(id, checkpointId: checkpointId, nowMilliseconds: Clock.nowMilliseconds())
+        let (state, block) = try await checkpoints.restore(id, checkpointId: checkpointId, by: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
         return JSONValue.object([
             "id": .string(id), "checkpoint_id": .string(checkpointId), "state": .string(state.rawValue),
             "current_block": block.map(JSONValue.string) ?? .null,

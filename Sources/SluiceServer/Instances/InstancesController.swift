@@ -17,7 +17,9 @@ struct InstancesController {
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let body = try await request.jsonBody(context: context)
-        let input = try CreateInstanceRequest(body)
+        var input = try CreateInstanceRequest(body)
+        // A tenant-bound key creates in its tenant (and may not name another).
+        input.tenantId = try context.principal.tenantFilter(input.tenantId)
         let size = input.context.encoded().count
         guard size <= contextMaxBytes else {
             throw APIError(.payloadTooLarge, "context is \(size) bytes; the limit is \(contextMaxBytes) (SLUICE_CONTEXT_MAX_BYTES)")
@@ -31,7 +33,7 @@ struct InstancesController {
             id: id, tenantId: input.tenantId ?? sequence.definition.tenantId,
             namespace: input.namespace ?? sequence.definition.namespace,
             sequence: sequence, context: input.context, metadata: input.metadata)
-        let (created, state) = try await instances.create(new, nowMilliseconds: Clock.nowMilliseconds())
+        let (created, state) = try await instances.create(new, by: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
         return JSONValue.object(["id": .string(id), "state": .string(state.rawValue)]).response(status: created ? .created : .ok)
     }
 
@@ -42,13 +44,13 @@ struct InstancesController {
 
     @Sendable func outputs(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        guard Identifier.isValid(id), let outputs = try await instances.outputs(id) else { throw APIError.notFound("instance not found") }
+        guard Identifier.isValid(id), let outputs = try await instances.outputs(id, for: context.principal.caller) else { throw APIError.notFound("instance not found") }
         return JSONValue.array(outputs).response(status: .ok)
     }
 
     @Sendable func delete(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        guard Identifier.isValid(id), try await instances.delete(id) else { throw APIError.notFound("instance not found") }
+        guard Identifier.isValid(id), try await instances.delete(id, by: context.principal.caller) else { throw APIError.notFound("instance not found") }
         return Response(status: .noContent)
     }
 
@@ -60,7 +62,7 @@ struct InstancesController {
                 throw APIError.badRequest("query parameter \(name) must be \(Identifier.rule)", field: name)
             }
         }
-        listQuery.tenantId = query["tenant_id"].map(String.init)
+        listQuery.tenantId = try context.principal.tenantFilter(query["tenant_id"].map(String.init))
         listQuery.namespace = query["namespace"].map(String.init)
         if let state = query["state"] {
             guard let parsed = InstanceState(rawValue: String(state)) else {
@@ -89,7 +91,10 @@ struct InstancesController {
 
     private func require(_ context: SluiceRequestContext) async throws -> Instance {
         let id = try context.parameters.require("id")
-        guard Identifier.isValid(id), let instance = try await instances.get(id) else { throw APIError.notFound("instance not found") }
+        // Another tenant's instance is not found (never forbidden: ids cannot be probed).
+        guard Identifier.isValid(id), let instance = try await instances.get(id), context.principal.caller.sees(tenant: instance.tenantId) else {
+            throw APIError.notFound("instance not found")
+        }
         return instance
     }
 }

@@ -23,15 +23,21 @@ struct SignalsController {
         let signal = try SignalType(object["signal_type"])
         let payload = object["payload"] ?? .object([:])
         let now = Clock.nowMilliseconds()
+        let principal = context.principal
         guard case .humanInput(let block) = signal else {
-            let applied = try await signals.apply(signal, to: id, payload: payload, idempotencyKey: idempotencyKey, nowMilliseconds: now)
+            guard principal.role != .approver else {
+                AuthMetrics.failure(.forbidden)
+                throw APIError(.forbidden, "key \(principal.name) (role approver) may only send human_input:<block_id> signals")
+            }
+            let applied = try await signals.apply(
+                signal, to: id, payload: payload, idempotencyKey: idempotencyKey, by: principal.caller, nowMilliseconds: now)
             return Self.answer(applied.signalId, "applied", .ok)
         }
         guard case .object(let fields) = payload else {
             throw SluiceError.invalid(field: "payload", message: "a human_input decision needs payload to be a JSON object, e.g. {\"value\": \"yes\"}")
         }
         switch try await approvals.decide(
-            id, blockId: block, payload: fields, decidedBy: context.principal.name, idempotencyKey: idempotencyKey, nowMilliseconds: now) {
+            id, blockId: block, payload: fields, by: principal.caller, idempotencyKey: idempotencyKey, nowMilliseconds: now) {
         case .applied(let signalId):
             return Self.answer(signalId, "applied", .ok)
         case .queued(let signalId):

@@ -33,12 +33,14 @@ struct InstanceStreamController {
         }
         if lastEventID?.contains("-") == false { lastEventID = lastEventID.map { $0 + "-0" } }
         let reader = self.reader
+        let caller = context.principal.caller
         return try SSEStream.response(
             request, limiter: limiter, wakes: wakes, wakeKey: id, pollMilliseconds: pollMilliseconds, keepaliveSeconds: keepaliveSeconds,
             initial: StreamSession(after: lastEventID ?? "0-0")
         ) { session, woken in
             let batch = try await reader.read(
-                Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, withState: session.shouldCheckState(woken: woken))
+                Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, withState: session.shouldCheckState(woken: woken),
+                for: caller)
             StreamMetrics.buffered(batch.events.count)
             let (text, finished) = session.render(batch, instanceId: id)
             return SSEStep(text: text, finished: finished, lagging: batch.events.count == Self.batchSize)

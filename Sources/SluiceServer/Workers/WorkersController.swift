@@ -22,6 +22,7 @@ struct WorkersController {
     @Sendable func poll(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let body = try await WorkerBody(request.jsonBody(context: context))
         let handler = try body.identifier("handler")
+        try Self.requireHandler(handler, context)
         let worker = try body.identifier("worker_id")
         let limit = try body.integer("limit", default: 1, in: 1...100)
         let waitMilliseconds = try body.integer("wait_ms", default: 0, in: 0...30_000)
@@ -30,7 +31,7 @@ struct WorkersController {
         let unregister = wakes.register("~tasks:" + handler, doorbell)
         defer { unregister() }
         while true {
-            let leased = try await tasks.lease(handler: handler, worker: worker, limit: limit, nowMilliseconds: Clock.nowMilliseconds())
+            let leased = try await tasks.lease(handler: handler, worker: worker, limit: limit, for: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
             let left = deadline - ContinuousClock.now
             if !leased.isEmpty || left <= .zero {
                 return JSONValue.array(leased.map(Self.json)).response(status: .ok)
@@ -44,7 +45,8 @@ struct WorkersController {
     @Sendable func heartbeat(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let task = try taskID(context)
         let body = try await WorkerBody(request.jsonBody(context: context))
-        let expires = try await tasks.heartbeat(task, worker: try body.identifier("worker_id"), nowMilliseconds: Clock.nowMilliseconds())
+        let expires = try await tasks.heartbeat(
+            task, worker: try body.identifier("worker_id"), for: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
         return JSONValue.object(["task_id": .string(task.text), "lease_expires_at": .string(Clock.rfc3339(milliseconds: expires))]).response(status: .ok)
     }
 
@@ -59,7 +61,8 @@ struct WorkersController {
         case .object(let object)?: patch = object
         default: throw SluiceError.invalid(field: "context", message: "context must be a JSON object (shallow-merged into the instance context)")
         }
-        let state = try await tasks.finish(task, worker: worker, .completed(output: output, contextPatch: patch), nowMilliseconds: Clock.nowMilliseconds())
+        let state = try await tasks.finish(
+            task, worker: worker, .completed(output: output, contextPatch: patch), by: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
         return JSONValue.object(["task_id": .string(task.text), "instance_state": .string(state.rawValue)]).response(status: .ok)
     }
 
@@ -76,13 +79,28 @@ struct WorkersController {
         case .bool(let flag)?: retryable = flag
         default: throw SluiceError.invalid(field: "retryable", message: "retryable must be true or false")
         }
-        let state = try await tasks.finish(task, worker: worker, .failed(message: message, retryable: retryable), nowMilliseconds: Clock.nowMilliseconds())
+        let state = try await tasks.finish(
+            task, worker: worker, .failed(message: message, retryable: retryable), by: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
         return JSONValue.object(["task_id": .string(task.text), "instance_state": .string(state.rawValue)]).response(status: .ok)
     }
 
+    /// The task of the path: 404 when it cannot exist or is another tenant's (as the task id
+    /// says; the scripts check the instance itself), 403 for a handler the key does not serve.
     private func taskID(_ context: SluiceRequestContext) throws -> TaskStore.TaskID {
-        guard let task = TaskStore.TaskID(try context.parameters.require("task_id")) else { throw APIError.notFound("task not found") }
+        guard let task = TaskStore.TaskID(try context.parameters.require("task_id")),
+              context.principal.tenant == nil || task.tenant == context.principal.tenant else { throw APIError.notFound("task not found") }
+        try Self.requireHandler(task.handler, context)
         return task
+    }
+
+    /// A worker key with `handlers` serves only those.
+    static func requireHandler(_ handler: String, _ context: SluiceRequestContext) throws {
+        let principal = context.principal
+        guard principal.serves(handler: handler) else {
+            AuthMetrics.failure(.forbidden)
+            throw APIError(.forbidden, "key \(principal.name) serves only the handlers \(principal.handlers?.sorted().joined(separator: ", ") ?? "")",
+                           details: .object(["field": .string("handler")]))
+        }
     }
 
     static func json(_ task: TaskStore.LeasedTask) -> JSONValue {
