@@ -126,7 +126,8 @@ public struct BuiltinHandlers: Sendable {
                 }
                 let text = String(buffer: bytes)
                 let isJSON = response.headers.first(name: "content-type")?.contains("json") ?? false
-                let decoded: JSONValue = isJSON ? ((try? JSONValue.parse(bytes.readableBytesView)) ?? .string(text)) : .string(text)
+                // With the client nesting limit: this comes from outside and is stored as the output.
+                let decoded: JSONValue = isJSON ? ((try? JSONParser.parse(bytes.readableBytesView)) ?? .string(text)) : .string(text)
                 var headers: [String: JSONValue] = [:]
                 for header in response.headers { headers[header.name.lowercased()] = .string(header.value) }
                 if status >= 500 {

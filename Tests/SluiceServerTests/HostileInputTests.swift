@@ -98,4 +98,24 @@ import Testing
             #expect(try await client.call(.get, "/approvals").json["total"] == 0)
         }
     }
+
+    /// The deepest context a client may send still reads back from the records that wrap it
+    /// (a checkpoint's snapshot holds it three levels deeper than the request did).
+    @Test func theDeepestAllowedContextSurvivesACheckpoint() async throws {
+        let api = try await TestAPI.make()
+        try await api.run { client in
+            try await client.post("/sequences", ["id": "nap", "blocks": [["id": "z", "type": "step", "handler": "sleep", "params": ["ms": 60_000]]]])
+            // body (1) > context (2) > deep (3) > 125 more arrays: 128 levels, the client limit.
+            let deep = String(repeating: "[", count: 126) + "1" + String(repeating: "]", count: 126)
+            let body = #"{"sequence_id": "nap", "id": "deep-1", "context": {"deep": "# + deep + "}}"
+            #expect(try await client.call(.post, "/instances", body).status == .created)
+            let tooDeep = #"{"sequence_id": "nap", "id": "deep-2", "context": {"deep": ["# + deep + "]}}"
+            #expect(try await client.call(.post, "/instances", tooDeep).status == .badRequest)
+            #expect(try await client.post("/instances/deep-1/checkpoints", ["checkpoint_data": ["n": 1]]).status == .created)
+            let latest = try await client.call(.get, "/instances/deep-1/checkpoints/latest")
+            #expect(latest.status == .ok, "\(latest.json)")
+            #expect(latest.json.lookup("snapshot.context.deep") != nil)
+            #expect(try await client.call(.get, "/instances/deep-1").json.lookup("context.deep") != nil)
+        }
+    }
 }

@@ -5,8 +5,11 @@
 /// UTF-8 only, unique object keys, numbers that fit a Double, and at most `maximumDepth` levels of
 /// nesting (a depth bomb must not exhaust the stack).
 public struct JSONParser {
-    /// Nesting limit of arrays and objects; deeper documents are refused.
+    /// Nesting limit of arrays and objects in what clients send; deeper documents are refused.
     public static let maximumDepth = 128
+    /// Nesting limit for what Sluice stored itself: records wrap client values a few levels deeper
+    /// (a checkpoint's snapshot holds the context three levels down), and must stay readable.
+    public static let storedMaximumDepth = 2 * maximumDepth
 
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         public var message: String
@@ -16,13 +19,17 @@ public struct JSONParser {
     }
 
     private let bytes: [UInt8]
+    private let depthLimit: Int
     private var at = 0
     private var depth = 0
 
-    private init(_ bytes: [UInt8]) { self.bytes = bytes }
+    private init(_ bytes: [UInt8], depthLimit: Int) {
+        self.bytes = bytes
+        self.depthLimit = depthLimit
+    }
 
-    public static func parse(_ bytes: some Sequence<UInt8>) throws(Failure) -> JSONValue {
-        var parser = JSONParser(Array(bytes))
+    public static func parse(_ bytes: some Sequence<UInt8>, maximumDepth: Int = JSONParser.maximumDepth) throws(Failure) -> JSONValue {
+        var parser = JSONParser(Array(bytes), depthLimit: maximumDepth)
         parser.skipWhitespace()
         let value = try parser.value()
         parser.skipWhitespace()
@@ -62,7 +69,7 @@ public struct JSONParser {
 
     private mutating func enter() throws(Failure) {
         depth += 1
-        guard depth <= Self.maximumDepth else { throw failure("JSON nested deeper than \(Self.maximumDepth) levels") }
+        guard depth <= depthLimit else { throw failure("JSON nested deeper than \(depthLimit) levels") }
     }
 
     private mutating func object() throws(Failure) -> JSONValue {
