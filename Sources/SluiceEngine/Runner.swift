@@ -189,10 +189,16 @@ public final class Runner: Service, Sendable {
                     _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id, error: error))
                     return
                 }
-                let rendered = Result { () throws(SluiceError) in try Template.render(step.params, scope: scope, limit: engine.storage.limits.contextBytes) }
-                guard case .success(let params) = rendered else {
+                let params: JSONValue
+                switch Result(catching: { () throws(SluiceError) in try Template.render(step.params, scope: scope, limit: engine.storage.limits.contextBytes) }) {
+                case .success(let rendered):
+                    params = rendered
+                case .failure(let error):
+                    // Rendering again would be as large: the instance fails, it does not loop.
+                    var message = "\(error)"
+                    if case .tooLarge(let text) = error { message = text }
                     _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
-                        error: .object(["error": .string("block \(block.id): params are over the size limit (SLUICE_CONTEXT_MAX_BYTES)"), "block_id": .string(block.id)])))
+                        error: .object(["error": .string("block \(block.id): params: \(message)"), "block_id": .string(block.id)])))
                     return
                 }
                 guard handlers.isBuiltin(step.handler) else {
