@@ -3,6 +3,10 @@
 /// (`"chocies"`) is not silently ignored.
 public enum SequenceParser {
     static let sequenceFields: Set<String> = ["id", "name", "tenant_id", "namespace", "blocks"]
+    /// Blocks per sequence and choices per gate: every instance carries its gates' choices, and
+    /// the runner walks the blocks; bounded so one definition cannot make every instance huge.
+    public static let maximumBlocks = 1000
+    public static let maximumChoices = 100
     static let stepFields: Set<String> = ["id", "type", "handler", "params", "when", "retry", "timeout_ms"]
     static let gateFields: Set<String> = [
         "id", "type", "prompt", "choices", "store_as", "timeout_seconds", "escalation_handler",
@@ -20,6 +24,9 @@ public enum SequenceParser {
             throw .invalid(field: "blocks", message: "blocks must be a non-empty array of blocks")
         }
         guard !rawBlocks.isEmpty else { throw .invalid(field: "blocks", message: "blocks must not be empty") }
+        guard rawBlocks.count <= maximumBlocks else {
+            throw .invalid(field: "blocks", message: "a sequence has at most \(maximumBlocks) blocks (got \(rawBlocks.count))")
+        }
         var blocks: [Block] = []
         var seen: Set<String> = []
         for (index, raw) in rawBlocks.enumerated() {
@@ -127,6 +134,9 @@ public enum SequenceParser {
         guard let raw else { return Choice.yesNo }
         guard case .array(let items) = raw, !items.isEmpty else {
             throw .invalid(field: field, message: "\(block): choices must be a non-empty array of {label, value}")
+        }
+        guard items.count <= maximumChoices else {
+            throw .invalid(field: field, message: "\(block): at most \(maximumChoices) choices (got \(items.count))")
         }
         var choices: [Choice] = []
         for (index, item) in items.enumerated() {
