@@ -2,9 +2,9 @@
 -- epoch + 1 (the fencing token its commits must carry), state `running`.
 --
 -- KEYS[1]  {p}:i:<id>        instance hash
--- KEYS[2]  {p}:i:<id>:ctx    context hash
--- KEYS[3]  {p}:i:<id>:out    outputs hash
--- KEYS[4]  {p}:i:<id>:ev     event stream
+-- KEYS[2]  {p}:ctx:<id>      context hash
+-- KEYS[3]  {p}:out:<id>      outputs hash
+-- KEYS[4]  {p}:ev:<id>       event stream
 -- KEYS[5]  {p}:ready         zset id -> due ms
 -- KEYS[6]  {p}:leases        zset id -> lease expiry ms
 -- KEYS[7]  {p}:wake          shard channel

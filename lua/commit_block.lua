@@ -2,9 +2,9 @@
 -- instance (epoch matches and state is `running`; else FENCED and nothing changes).
 --
 -- KEYS[1]  {p}:i:<id>        instance hash
--- KEYS[2]  {p}:i:<id>:ctx    context hash
--- KEYS[3]  {p}:i:<id>:out    outputs hash
--- KEYS[4]  {p}:i:<id>:ev     event stream
+-- KEYS[2]  {p}:ctx:<id>      context hash
+-- KEYS[3]  {p}:out:<id>      outputs hash
+-- KEYS[4]  {p}:ev:<id>       event stream
 -- KEYS[5]  {p}:ready         zset id -> due ms
 -- KEYS[6]  {p}:leases        zset id -> lease expiry ms
 -- KEYS[7]  {p}:wake          shard channel
@@ -26,18 +26,22 @@
 -- ARGV[15] number of context key/value pairs to merge, followed by the pairs
 --
 -- Returns  the new state
--- Errors   "FENCED ..." when the runner no longer holds the instance
+-- Errors   "FENCED ..." when the runner no longer holds the instance,
+--          "INVALID arguments ..." when ARGV[15] disagrees with the pairs given (nothing changes)
 local inst, ctx, out, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, epoch, now, maxlen, retention, lease, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local block, output, output_at, next_index, next_block, due, err = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+
+-- Every check before the first write: a failure after it would leave a half-applied commit.
+local pairs_count = pair_count(15)
+if not pairs_count then return redis.error_reply('INVALID arguments context pair count does not match the pairs given') end
 
 local current = redis.call('HMGET', inst, 'epoch', 'state')
 if current[1] ~= epoch then return redis.error_reply('FENCED epoch ' .. tostring(current[1]) .. ' is newer than ' .. epoch) end
 local state = current[2]
 if state ~= 'running' and state ~= 'paused' then return redis.error_reply('FENCED instance is ' .. tostring(state)) end
 
-local pairs_count = tonumber(ARGV[15])
-if pairs_count > 0 then redis.call('HSET', ctx, unpack(ARGV, 16, 15 + 2 * pairs_count)) end
+hset_pairs(ctx, ARGV, 16, #ARGV)
 if output ~= '' then
   local n = redis.call('HINCRBY', inst, 'outputs', 1)
   local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. output .. ',"created_at":"' .. output_at .. '"'

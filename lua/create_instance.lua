@@ -2,11 +2,11 @@
 -- event. Re-creating an existing id is idempotent when the request is identical.
 --
 -- KEYS[1]  {p}:i:<id>        instance hash
--- KEYS[2]  {p}:i:<id>:ev     event stream
+-- KEYS[2]  {p}:ev:<id>       event stream
 -- KEYS[3]  {p}:ready         zset id -> due ms
 -- KEYS[4]  {p}:idx           zset id -> created ms (instance listing)
 -- KEYS[5]  {p}:wake          shard channel
--- KEYS[6]  {p}:i:<id>:ctx    context hash (top-level key -> JSON text)
+-- KEYS[6]  {p}:ctx:<id>      context hash (top-level key -> JSON text)
 -- ARGV[1]  instance id
 -- ARGV[2]  fingerprint of the request (identical re-create detection)
 -- ARGV[3]  now ms
@@ -16,7 +16,8 @@
 -- ARGV[7..] field/value pairs of the new instance hash, then the context pairs
 --
 -- Returns  {1, 'scheduled'} created; {0, state} identical re-create
--- Errors   "CONFLICT instance exists with a different request"
+-- Errors   "CONFLICT instance exists with a different request",
+--          "INVALID arguments ..." when ARGV[5] disagrees with the arguments given (nothing changes)
 local inst, ev, ready, idx, channel, ctx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, fingerprint, now, maxlen, by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local existing = redis.call('HMGET', inst, 'fingerprint', 'state')
@@ -25,11 +26,13 @@ if existing[2] then
   return redis.error_reply('CONFLICT instance ' .. id .. ' exists with a different request')
 end
 local context_pairs = tonumber(ARGV[5])
-local fields, context = {}, {}
-local split = #ARGV - 2 * context_pairs
+local split = context_pairs and #ARGV - 2 * context_pairs
+if not split or context_pairs < 0 or context_pairs % 1 ~= 0 or split < 6 or (split - 6) % 2 ~= 0 then
+  return redis.error_reply('INVALID arguments context pair count does not match the arguments given')
+end
+local fields = {}
 for i = 7, split do fields[#fields + 1] = ARGV[i] end
-for i = split + 1, #ARGV do context[#context + 1] = ARGV[i] end
-if #context > 0 then redis.call('HSET', ctx, unpack(context)) end
+hset_pairs(ctx, ARGV, split + 1, #ARGV)
 redis.call('HSET', inst, 'fingerprint', fingerprint, 'state', 'scheduled', 'epoch', 0, 'attempt', 0,
   'created_at', now, 'updated_at', now, unpack(fields))
 redis.call('ZADD', ready, now, id)

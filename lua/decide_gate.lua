@@ -3,11 +3,11 @@
 -- per gate: a second one gets the first back.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:ctx      context hash
--- KEYS[3]  {p}:i:<id>:out      outputs hash
--- KEYS[4]  {p}:i:<id>:ev       event stream
--- KEYS[5]  {p}:i:<id>:gate     the open gate
--- KEYS[6]  {p}:i:<id>:inbox    early decisions by block id
+-- KEYS[2]  {p}:ctx:<id>        context hash
+-- KEYS[3]  {p}:out:<id>        outputs hash
+-- KEYS[4]  {p}:ev:<id>         event stream
+-- KEYS[5]  {p}:gate:<id>       the open gate
+-- KEYS[6]  {p}:inbox:<id>      early decisions by block id
 -- KEYS[7]  {p}:ready           zset id -> due ms
 -- KEYS[8]  {p}:appritems       hash id -> approval item JSON
 -- KEYS[9]  {p}:deadlines       zset id -> deadline ms
@@ -28,7 +28,9 @@
 -- Returns  {'applied', signal id} decided now; {'queued', signal id} kept for later;
 --          {'decided', decision JSON} the gate was already decided (409);
 --          {'pending', signal id} an early decision for this gate is already queued (409)
--- Errors   "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>"
+-- Errors   "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>" (field Idempotency-Key:
+--          the key was first used for another signal; `idem:<key>` = `<signal>|<status>|<signal id>`,
+--          shared with signal_instance)
 local inst, ctx, out, ev, gate, inbox, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local items, deadlines, apprev, channel = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local id, block, payload_json, signal_id, decided_by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -38,8 +40,12 @@ local f = redis.call('HMGET', inst, 'state', 'gates', 'block_index', 'decision:'
 local state = f[1]
 if not state or (scope ~= '' and f[6] ~= scope) then return redis.error_reply('NOTFOUND instance not found') end
 if idempotency ~= '' and f[5] then
-  local sep = string.find(f[5], '|', 1, true)
-  return {string.sub(f[5], 1, sep - 1), string.sub(f[5], sep + 1)}
+  local first, status, first_id = string.match(f[5], '^([^|]*)|([^|]*)|(.*)$')
+  if first ~= 'human_input:' .. block then
+    return redis.error_reply('INVALID Idempotency-Key Idempotency-Key was first used for signal ' .. tostring(first) ..
+      ' of this instance; use a new key for a different signal')
+  end
+  return {status, first_id}
 end
 local def = gate_definition(f[2], block)
 if not def then
@@ -59,7 +65,7 @@ if state == 'completed' or state == 'failed' or state == 'cancelled' then
 end
 
 local function remember(status)
-  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, status .. '|' .. signal_id) end
+  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, 'human_input:' .. block .. '|' .. status .. '|' .. signal_id) end
   return {status, signal_id}
 end
 
@@ -72,7 +78,9 @@ end
 if tonumber(f[3]) > def.i then
   return redis.error_reply('CONFLICT gate ' .. block .. ' was passed without a decision (its condition was false)')
 end
-local queued = redis.call('HGET', inbox, block)
+-- Inbox fields name their kind before the block id (block ids may contain ':', so `<block>:value`
+-- could be another block's field).
+local queued = redis.call('HGET', inbox, 's:' .. block)
 if queued then return {'pending', queued} end
-redis.call('HSET', inbox, block, signal_id, block .. ':value', value, block .. ':payload', payload_json, block .. ':by', decided_by)
+redis.call('HSET', inbox, 's:' .. block, signal_id, 'v:' .. block, value, 'p:' .. block, payload_json, 'by:' .. block, decided_by)
 return remember('queued')

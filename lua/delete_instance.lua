@@ -3,7 +3,7 @@
 -- Open streams notice the instance is gone (woken here).
 --
 -- KEYS[1]  {p}:i:<id>                    instance hash
--- KEYS[2]  {p}:i:<id>:gate               the open gate
+-- KEYS[2]  {p}:gate:<id>                 the open gate
 -- KEYS[3]  {p}:appritems                 hash id -> approval item JSON
 -- KEYS[4]  {p}:deadlines                 zset id -> deadline ms
 -- KEYS[5]  {p}:apprev                    approvals stream

@@ -3,11 +3,11 @@
 -- decision for this gate arrived early (the inbox), it is applied at once instead.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:ctx      context hash
--- KEYS[3]  {p}:i:<id>:out      outputs hash
--- KEYS[4]  {p}:i:<id>:ev       event stream
--- KEYS[5]  {p}:i:<id>:gate     the open gate
--- KEYS[6]  {p}:i:<id>:inbox    early decisions by block id
+-- KEYS[2]  {p}:ctx:<id>        context hash
+-- KEYS[3]  {p}:out:<id>        outputs hash
+-- KEYS[4]  {p}:ev:<id>         event stream
+-- KEYS[5]  {p}:gate:<id>       the open gate
+-- KEYS[6]  {p}:inbox:<id>      early decisions by block id
 -- KEYS[7]  {p}:ready           zset id -> due ms
 -- KEYS[8]  {p}:leases          zset id -> runner lease expiry
 -- KEYS[9]  {p}:appritems       hash id -> approval item JSON
@@ -49,9 +49,9 @@ redis.call('ZREM', leases, id)
 -- A gate entered again (after a checkpoint restore) is open again.
 redis.call('HDEL', inst, 'decision:' .. block)
 
-local early = redis.call('HMGET', inbox, block, block .. ':value', block .. ':payload', block .. ':by')
+local early = redis.call('HMGET', inbox, 's:' .. block, 'v:' .. block, 'p:' .. block, 'by:' .. block)
 if early[1] then
-  redis.call('HDEL', inbox, block, block .. ':value', block .. ':payload', block .. ':by')
+  redis.call('HDEL', inbox, 's:' .. block, 'v:' .. block, 'p:' .. block, 'by:' .. block)
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, early[2], early[3], early[4], early[1], now, now_iso, state)
   wake_ready(channel, id)
   return state == 'paused' and 'paused' or 'scheduled'

@@ -6,9 +6,9 @@
 --             otherwise the instance fails.
 --
 -- KEYS[1]  {p}:i:<id>              instance hash
--- KEYS[2]  {p}:i:<id>:ctx          context hash
--- KEYS[3]  {p}:i:<id>:out          outputs hash
--- KEYS[4]  {p}:i:<id>:ev           event stream
+-- KEYS[2]  {p}:ctx:<id>            context hash
+-- KEYS[3]  {p}:out:<id>            outputs hash
+-- KEYS[4]  {p}:ev:<id>             event stream
 -- KEYS[5]  {p}:ready               zset id -> due ms
 -- KEYS[6]  {p}:tasks:<handler>     zset task id -> due ms
 -- KEYS[7]  {p}:tasklease           zset task id -> lease expiry ms
@@ -31,10 +31,17 @@
 -- is not touched.
 --
 -- Returns  the instance state afterwards
--- Errors   "CONFLICT lease lost", "NOTFOUND task not found"
+-- Errors   "CONFLICT lease lost", "NOTFOUND task not found",
+--          "INVALID arguments ..." when ARGV[11] disagrees with the pairs given (nothing changes),
+--          "TOOLARGE ..." when the context patch would take the context over its limit (nothing changes)
 local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local by = ARGV[10]
+-- Every check before the first write (the lease goes first): a failure after it would leave the
+-- instance `running` with no task lease, forever.
+local pairs_count = 0
+if action == 'complete' then pairs_count = pair_count(11) end
+if not pairs_count then return redis.error_reply('INVALID arguments context pair count does not match the pairs given') end
 if ARGV[9] ~= '' and redis.call('HGET', inst, 'tenant_id') ~= ARGV[9] then return redis.error_reply('NOTFOUND task not found') end
 if string.find(task, '~x', 1, true) then
   -- An escalation task (see timeout_gate.lua): done, or tried again up to 3 times; the
@@ -44,8 +51,8 @@ if string.find(task, '~x', 1, true) then
   if e[1] ~= task or e[2] ~= worker or not expiry or tonumber(expiry) < now then
     return redis.error_reply('CONFLICT lease lost')
   end
+  local attempt = tonumber(e[3]) or 1
   redis.call('ZREM', tasklease, task)
-  local attempt = tonumber(e[3])
   if action == 'fail' and ARGV[8] == '1' and attempt < 3 then
     redis.call('HSET', inst, 'esc_attempt', attempt + 1, 'esc_worker', '')
     redis.call('ZADD', tasks, now + 1000 * 2 ^ (attempt - 1), task)
@@ -62,6 +69,14 @@ if f[1] ~= task or f[2] ~= worker or f[3] ~= 'running' or not expiry or tonumber
   return redis.error_reply('CONFLICT lease lost')
 end
 local id, block, attempt = f[4], f[5], tonumber(f[6])
+local max_attempts, backoff, multiplier = tonumber(f[9]), tonumber(f[10]), tonumber(f[11])
+if not attempt or not max_attempts or not backoff or not multiplier then
+  return redis.error_reply('ERR task ' .. task .. ' has unreadable retry fields')
+end
+if action == 'complete' then
+  local overflow = context_overflow(inst, ctx, 12, #ARGV)
+  if overflow then return redis.error_reply(overflow) end
+end
 redis.call('ZREM', tasklease, task)
 
 local function clear_task()
@@ -83,8 +98,9 @@ end
 
 if action == 'fail' then
   local err = '{"error":' .. cjson.encode(ARGV[7]) .. ',"block_id":' .. cjson.encode(block) .. ',"attempts":' .. attempt .. '}'
-  if ARGV[8] == '1' and attempt < tonumber(f[9]) then
-    local delay = tonumber(f[10]) * (tonumber(f[11]) ^ (attempt - 1))
+  if ARGV[8] == '1' and attempt < max_attempts then
+    -- At most a day, as RetryPolicy.delay: 100 attempts at x10 would otherwise be ~1e100 ms.
+    local delay = math.min(backoff * (multiplier ^ (attempt - 1)), 86400000)
     redis.call('HSET', inst, 'task_attempt', attempt + 1, 'task_worker', '', 'last_error', err, 'updated_at', now)
     redis.call('ZADD', tasks, now + math.floor(delay), task)
     redis.call('ZADD', KEYS[9], now + math.floor(delay), task)
@@ -94,8 +110,7 @@ if action == 'fail' then
   return finish('failed', err)
 end
 
-local pairs_count = tonumber(ARGV[11])
-if pairs_count > 0 then redis.call('HSET', ctx, unpack(ARGV, 12, 11 + 2 * pairs_count)) end
+hset_pairs(ctx, ARGV, 12, #ARGV)
 local n = redis.call('HINCRBY', inst, 'outputs', 1)
 local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. ARGV[7] .. ',"created_at":"' .. ARGV[8] .. '"'
 redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')

@@ -1,7 +1,7 @@
 -- gates: helpers shared by the scripts that open, decide and close approval gates
 -- (LuaScripts.gateScript prepends prelude.lua, then this file). Not a script of its own.
 --
--- The open gate of an instance lives in {p}:i:<id>:gate (block, the index keys holding the item,
+-- The open gate of an instance lives in {p}:gate:<id>   (block, the index keys holding the item,
 -- deadline, on_timeout, escalation). The item's JSON is in the partition's {p}:appritems hash
 -- for listing. The index key names were computed by KeySchema when the gate opened and passed
 -- in KEYS then; later scripts read them back from the gate hash (the caller of a decision does

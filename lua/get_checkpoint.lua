@@ -2,8 +2,8 @@
 -- script so that the instance check and the newest id's record are one command).
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:cp       list of checkpoint ids, oldest first
--- KEYS[3]  {p}:i:<id>:cpd      hash checkpoint id -> record JSON
+-- KEYS[2]  {p}:cp:<id>         list of checkpoint ids, oldest first
+-- KEYS[3]  {p}:cpd:<id>        hash checkpoint id -> record JSON
 -- ARGV[1]  checkpoint id, or '' for the newest
 -- ARGV[2]  tenant scope of the caller ('' any): another tenant's instance is not found
 --

@@ -9,7 +9,8 @@
 --
 -- Returns  {partitions, schema_version, created}   created = 1 when this call initialised meta
 -- Errors   "PARTITIONS <stored> <configured>"       partition count differs from the recorded one
---          "SCHEMA <stored> <supported>"            data written by a newer Sluice
+--          "SCHEMA <stored> <supported>"            data written by another schema version (older
+--                                                   layouts are not read: keys differ)
 local meta = KEYS[1]
 local stored = redis.call('HGET', meta, 'partitions')
 if not stored then
@@ -20,7 +21,7 @@ if stored ~= ARGV[1] then
   return redis.error_reply('PARTITIONS ' .. stored .. ' ' .. ARGV[1])
 end
 local version = tonumber(redis.call('HGET', meta, 'schema_version') or '0')
-if version > tonumber(ARGV[2]) then
+if version ~= tonumber(ARGV[2]) then
   return redis.error_reply('SCHEMA ' .. version .. ' ' .. ARGV[2])
 end
 return {tonumber(stored), version, 0}

@@ -2,11 +2,11 @@
 -- The worker receives the params, the context and the instance's latest checkpoint.
 --
 -- KEYS[1]  {p}:i:<id>              instance hash
--- KEYS[2]  {p}:i:<id>:ctx          context hash
+-- KEYS[2]  {p}:ctx:<id>            context hash
 -- KEYS[3]  {p}:tasks:<handler>     zset task id -> due ms
 -- KEYS[4]  {p}:tasklease           zset task id -> lease expiry ms
--- KEYS[5]  {p}:i:<id>:cp           list of checkpoint ids, oldest first
--- KEYS[6]  {p}:i:<id>:cpd          hash checkpoint id -> checkpoint JSON
+-- KEYS[5]  {p}:cp:<id>             list of checkpoint ids, oldest first
+-- KEYS[6]  {p}:cpd:<id>            hash checkpoint id -> checkpoint JSON
 -- KEYS[7]  the task's other queue (its tenant's, or its handler's when KEYS[3] is the tenant's)
 -- ARGV[1]  task id
 -- ARGV[2]  worker id

@@ -9,6 +9,43 @@ local function emit(stream, maxlen, kind, data)
   return redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', kind, 'data', data)
 end
 
+-- HSET of the field/value list `list[first..last]` in slices of 500 pairs: `unpack` fails beyond
+-- Lua's stack limit (about 8000 values), and a script that fails after its first write has
+-- half-applied (Redis does not roll back). User-sized maps (contexts, patches) go through here.
+local function hset_pairs(key, list, first, last)
+  for i = first, last, 1000 do
+    redis.call('HSET', key, unpack(list, i, math.min(i + 999, last)))
+  end
+end
+
+-- The count of pairs at ARGV[at] and a check that exactly that many follow it (last argument
+-- `#ARGV`); false when the arguments disagree (checked before a script's first write).
+local function pair_count(at)
+  local count = tonumber(ARGV[at])
+  if not count or count < 0 or count % 1 ~= 0 or #ARGV ~= at + 2 * count then return false end
+  return count
+end
+
+-- Why merging the field/value list ARGV[first..last] into the context hash would pass the context
+-- limit recorded at create (`ctx_max`), as a TOOLARGE error text; false when it fits. The size is
+-- the JSON length of the merged object, counting each field as key + value + 4 (quotes, colon,
+-- comma): a check of the whole context, so repeated small patches cannot grow it without bound.
+local function context_overflow(inst, ctx, first, last)
+  local limit = tonumber(redis.call('HGET', inst, 'ctx_max'))
+  if not limit or last < first then return false end
+  local patched, size = {}, 1
+  for i = first, last, 2 do
+    patched[ARGV[i]] = true
+    size = size + #ARGV[i] + #ARGV[i + 1] + 4
+  end
+  local current = redis.call('HGETALL', ctx)
+  for i = 1, #current, 2 do
+    if not patched[current[i]] then size = size + #current[i] + #current[i + 1] + 4 end
+  end
+  if size <= limit then return false end
+  return 'TOOLARGE the context would be about ' .. size .. ' bytes; the limit is ' .. limit .. ' (SLUICE_CONTEXT_MAX_BYTES)'
+end
+
 -- `by` names the principal whose call caused the change (an API key's name, `anonymous` in open
 -- mode, `timeout` for a sweeper's decision); nil for the engine's own steps.
 local function state_event(stream, maxlen, id, state, by)

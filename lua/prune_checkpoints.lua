@@ -2,8 +2,8 @@
 -- from the list and the hash together. Idempotent: nothing to delete answers 0.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:cp       list of checkpoint ids, oldest first
--- KEYS[3]  {p}:i:<id>:cpd      hash checkpoint id -> record JSON
+-- KEYS[2]  {p}:cp:<id>         list of checkpoint ids, oldest first
+-- KEYS[3]  {p}:cpd:<id>        hash checkpoint id -> record JSON
 -- ARGV[1]  keep (>= 0)
 -- ARGV[2]  tenant scope of the caller ('' any)
 --

@@ -17,13 +17,13 @@
 -- hash tag, so they are in the same slot.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:ctx      context hash
--- KEYS[3]  {p}:i:<id>:out      outputs hash
--- KEYS[4]  {p}:i:<id>:ev       event stream
--- KEYS[5]  {p}:i:<id>:cp       list of checkpoint ids
--- KEYS[6]  {p}:i:<id>:cpd      hash checkpoint id -> record JSON
--- KEYS[7]  {p}:i:<id>:gate     the open approval gate (closed)
--- KEYS[8]  {p}:i:<id>:inbox    early human_input signals
+-- KEYS[2]  {p}:ctx:<id>        context hash
+-- KEYS[3]  {p}:out:<id>        outputs hash
+-- KEYS[4]  {p}:ev:<id>         event stream
+-- KEYS[5]  {p}:cp:<id>         list of checkpoint ids
+-- KEYS[6]  {p}:cpd:<id>        hash checkpoint id -> record JSON
+-- KEYS[7]  {p}:gate:<id>       the open approval gate (closed)
+-- KEYS[8]  {p}:inbox:<id>      early human_input signals
 -- KEYS[9]  {p}:tasklease       zset task id -> lease expiry ms
 -- KEYS[10] {p}:ready           zset id -> due ms
 -- KEYS[11] {p}:leases          zset id -> runner lease expiry ms
@@ -46,7 +46,7 @@ local inst, ctx, out, ev, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
 local tasklease, ready, leases, channel = KEYS[9], KEYS[10], KEYS[11], KEYS[15]
 local id, cp_id, now, now_text, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local f = redis.call('HMGET', inst, 'state', 'task_id', 'task_handler', 'esc_task', 'task_queue', 'tenant_id')
+local f = redis.call('HMGET', inst, 'state', 'task_id', 'task_handler', 'esc_task', 'task_queues', 'tenant_id')
 if not f[1] or (ARGV[7] ~= '' and f[6] ~= ARGV[7]) then return redis.error_reply('NOTFOUND instance not found') end
 local record = redis.call('HGET', cpd, cp_id)
 if not record then return redis.error_reply('NOTFOUND checkpoint not found') end

@@ -13,9 +13,9 @@
 -- a pattern and cuts the context into its hash fields exactly, without a JSON parser.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:ctx      context hash (top-level key -> JSON text)
--- KEYS[3]  {p}:i:<id>:cp       list of checkpoint ids, oldest first
--- KEYS[4]  {p}:i:<id>:cpd      hash checkpoint id -> record JSON
+-- KEYS[2]  {p}:ctx:<id>        context hash (top-level key -> JSON text)
+-- KEYS[3]  {p}:cp:<id>         list of checkpoint ids, oldest first
+-- KEYS[4]  {p}:cpd:<id>        hash checkpoint id -> record JSON
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  RFC 3339 time of now

@@ -2,12 +2,12 @@
 -- update_context, with its state event when the state changes.
 --
 -- KEYS[1]  {p}:i:<id>        instance hash
--- KEYS[2]  {p}:i:<id>:ctx    context hash
--- KEYS[3]  {p}:i:<id>:ev     event stream
+-- KEYS[2]  {p}:ctx:<id>      context hash
+-- KEYS[3]  {p}:ev:<id>       event stream
 -- KEYS[4]  {p}:ready         zset id -> due ms
 -- KEYS[5]  {p}:leases        zset id -> runner lease expiry
 -- KEYS[6]  {p}:wake          shard channel
--- KEYS[7]  {p}:i:<id>:gate   the open gate (closed when cancelled)
+-- KEYS[7]  {p}:gate:<id>     the open gate (closed when cancelled)
 -- KEYS[8]  {p}:appritems     hash id -> approval item JSON
 -- KEYS[9]  {p}:deadlines     zset id -> deadline ms
 -- KEYS[10] {p}:apprev        approvals stream
@@ -26,7 +26,10 @@
 --
 -- Returns  {state after the signal, signal id}; for a repeated Idempotency-Key the first
 --          signal's {'replayed', signal id} and nothing changes
--- Errors   "NOTFOUND", "CONFLICT <why>"
+-- Errors   "NOTFOUND", "CONFLICT <why>",
+--          "TOOLARGE ..." update_context would take the context over its limit (nothing changes),
+--          "INVALID Idempotency-Key ..." the key was first used for another signal (decide_gate
+--          shares the `idem:<key>` fields: `<signal>|<status>|<signal id>`)
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local gate, items, deadlines, apprev = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -34,13 +37,20 @@ local apprev_maxlen, signal_id, idempotency, scope, by = ARGV[6], ARGV[7], ARGV[
 local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. idempotency, 'tenant_id')
 local state = current[1]
 if not state or (scope ~= '' and current[4] ~= scope) then return redis.error_reply('NOTFOUND instance not found') end
-if idempotency ~= '' and current[3] then return {'replayed', current[3]} end
+if idempotency ~= '' and current[3] then
+  local first, _, first_id = string.match(current[3], '^([^|]*)|([^|]*)|(.*)$')
+  if first ~= signal then
+    return redis.error_reply('INVALID Idempotency-Key Idempotency-Key was first used for signal ' .. tostring(first) ..
+      ' of this instance; use a new key for a different signal')
+  end
+  return {'replayed', first_id}
+end
 if state == 'completed' or state == 'failed' or state == 'cancelled' then
   return redis.error_reply('CONFLICT instance is ' .. state)
 end
 
 local function applied(new_state)
-  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, signal_id) end
+  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, signal .. '|applied|' .. signal_id) end
   return {new_state, signal_id}
 end
 
@@ -52,7 +62,9 @@ local function set_state(new_state)
 end
 
 if signal == 'update_context' then
-  if #ARGV > 10 then redis.call('HSET', ctx, unpack(ARGV, 11, #ARGV)) end
+  local overflow = context_overflow(inst, ctx, 11, #ARGV)
+  if overflow then return redis.error_reply(overflow) end
+  hset_pairs(ctx, ARGV, 11, #ARGV)
   redis.call('HSET', inst, 'updated_at', now)
   return applied(state)
 elseif signal == 'cancel' then

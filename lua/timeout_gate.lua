@@ -8,10 +8,10 @@
 --   fail:     the item leaves the queue and the instance fails.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
--- KEYS[2]  {p}:i:<id>:ctx      context hash
--- KEYS[3]  {p}:i:<id>:out      outputs hash
--- KEYS[4]  {p}:i:<id>:ev       event stream
--- KEYS[5]  {p}:i:<id>:gate     the open gate
+-- KEYS[2]  {p}:ctx:<id>        context hash
+-- KEYS[3]  {p}:out:<id>        outputs hash
+-- KEYS[4]  {p}:ev:<id>         event stream
+-- KEYS[5]  {p}:gate:<id>       the open gate
 -- KEYS[6]  {p}:ready           zset id -> due ms
 -- KEYS[7]  {p}:appritems       hash id -> approval item JSON
 -- KEYS[8]  {p}:deadlines       zset id -> deadline ms

@@ -170,10 +170,37 @@ public final class Runner: Service, Sendable {
             case .humanInput(let gate):
                 // The instance waits for a person (or applies a decision that came early); a
                 // decision puts it back in the ready queue.
-                _ = try await approvals.enter(instance, epoch: claim.epoch, blockId: block.id, gate: gate, scope: scope, nowMilliseconds: Clock.nowMilliseconds())
+                do {
+                    _ = try await approvals.enter(instance, epoch: claim.epoch, blockId: block.id, gate: gate, scope: scope, nowMilliseconds: Clock.nowMilliseconds())
+                } catch let error as SluiceError {
+                    // Rendering again would be as large: the instance fails, it does not loop.
+                    guard case .tooLarge(let message) = error else { throw error }
+                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
+                        error: .object(["error": .string("block \(block.id): \(message)"), "block_id": .string(block.id)])))
+                }
                 return
             case .step(let step):
-                let params = Template.render(step.params, scope: scope)
+                // Runners that died running this block (expired leases) used up its attempts.
+                if instance.attempt >= step.retry.maxAttempts {
+                    let error = instance.lastError ?? .object([
+                        "error": .string("block \(block.id) used its \(step.retry.maxAttempts) attempts"), "block_id": .string(block.id),
+                        "attempts": .number(Double(instance.attempt)),
+                    ])
+                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id, error: error))
+                    return
+                }
+                let params: JSONValue
+                switch Result(catching: { () throws(SluiceError) in try Template.render(step.params, scope: scope, limit: engine.storage.limits.contextBytes) }) {
+                case .success(let rendered):
+                    params = rendered
+                case .failure(let error):
+                    // Rendering again would be as large: the instance fails, it does not loop.
+                    var message = "\(error)"
+                    if case .tooLarge(let text) = error { message = text }
+                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
+                        error: .object(["error": .string("block \(block.id): params: \(message)"), "block_id": .string(block.id)])))
+                    return
+                }
                 guard handlers.isBuiltin(step.handler) else {
                     // External handler: a task for the workers; the runner is done with it.
                     try await tasks.dispatch(
@@ -181,10 +208,16 @@ public final class Runner: Service, Sendable {
                         nextIndex: nextIndex, nextBlock: nextBlock, nowMilliseconds: Clock.nowMilliseconds())
                     return
                 }
-                let outcome = await runStep(step, params: params)
+                let outcome = await runStep(step, params: params, holding: instance.id, epoch: claim.epoch)
                 let now = Clock.nowMilliseconds()
                 switch outcome {
                 case .output(let value, let patch):
+                    if let problem = oversize(value, patch: patch, context: instance.context) {
+                        // Not retried: the same step would produce as much again.
+                        _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
+                            error: .object(["error": .string("block \(block.id): \(problem)"), "block_id": .string(block.id)])))
+                        return
+                    }
                     let state = try await commit(instance, claim.epoch, .init(
                         mode: nextBlock == nil ? .complete : .continue, output: (block.id, value), contextPatch: patch,
                         nextIndex: nextIndex, nextBlock: nextBlock))
@@ -216,18 +249,57 @@ public final class Runner: Service, Sendable {
         }
     }
 
-    func runStep(_ step: StepBlock, params: JSONValue) async -> StepOutcome {
-        guard let timeout = step.timeoutMilliseconds else { return await handlers.run(step.handler, params: params) }
-        return await withTaskGroup(of: StepOutcome?.self) { group in
+    /// Runs a built-in step, renewing the runner's lease on the instance meanwhile (every third
+    /// of the lease): an expired lease means the runner died, and counts as a failed attempt.
+    func runStep(_ step: StepBlock, params: JSONValue, holding id: String, epoch: Int) async -> StepOutcome {
+        await withTaskGroup(of: StepOutcome?.self) { group in
             group.addTask { await self.handlers.run(step.handler, params: params) }
-            group.addTask {
-                try? await Task.sleep(nanoseconds: UInt64(timeout) * 1_000_000)
-                return Task.isCancelled ? nil : .failure("step timed out after \(timeout) ms", retryable: true)
+            if let timeout = step.timeoutMilliseconds {
+                group.addTask {
+                    try? await Task.sleep(nanoseconds: UInt64(timeout) * 1_000_000)
+                    return Task.isCancelled ? nil : .failure("step timed out after \(timeout) ms", retryable: true)
+                }
             }
-            let first = await group.next() ?? nil
+            group.addTask {
+                let every = UInt64(max(self.leaseMilliseconds / 3, 1)) * 1_000_000
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: every)
+                    if Task.isCancelled { break }
+                    let held = try? await self.engine.renewLease(
+                        id, epoch: epoch, nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: self.leaseMilliseconds)
+                    if held == false { break }  // fenced: the commit will be refused; nothing to keep
+                }
+                return nil
+            }
+            // The first result that is an outcome (the renewal task ends with nil).
+            var outcome: StepOutcome?
+            while let next = await group.next() {
+                if let next {
+                    outcome = next
+                    break
+                }
+            }
             group.cancelAll()
-            return first ?? .failure("step timed out after \(timeout) ms", retryable: true)
+            return outcome ?? .failure("step ended without a result", retryable: true)
         }
+    }
+
+    /// Why a built-in step's output or context patch cannot be stored (over the context limit,
+    /// checked on the merged context), nil when it can.
+    func oversize(_ output: JSONValue, patch: [String: JSONValue], context: JSONValue) -> String? {
+        let limits = engine.storage.limits
+        var checks = [("output", output)]
+        if !patch.isEmpty {
+            var merged = context.objectValue ?? [:]
+            for (key, value) in patch { merged[key] = value }
+            checks.append(("the context", .object(merged)))
+        }
+        for (what, value) in checks {
+            if case .failure(.tooLarge(let message)) = Result(catching: { () throws(SluiceError) in try limits.checkContextSized(value, what) }) {
+                return message
+            }
+        }
+        return nil
     }
 
     @discardableResult

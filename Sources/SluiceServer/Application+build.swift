@@ -41,6 +41,7 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     // middleware so that failed requests are counted with their final status.
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(APIErrorMiddleware())
+    router.middlewares.add(BodyLimitMiddleware(limits: Limits(dependencies.configuration)))
     // Who is calling, then whether that role may call this route; tenant checks are the routes'.
     router.middlewares.add(APIKeyAuthenticator(ring: dependencies.apiKeys))
     router.middlewares.add(AccessMiddleware(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen))

@@ -21,7 +21,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
         if let namespace { query.append("namespace=\(namespace)") }
         let page = try await APICall.send(client, method: .GET, path: "/approvals?" + query.joined(separator: "&"))
         let items = page["items"]?.arrayValue ?? []
-        printLine(Self.table(items, total: page["total"]?.numberValue.map(Int.init) ?? items.count))
+        printLine(Self.table(items, total: page["total"]?.numberValue.flatMap { Int(exactly: $0) } ?? items.count))
     }
 
     /// A plain-text table: one row per item, columns sized to their content.

@@ -37,4 +37,19 @@ import Testing
             try await DeploymentMeta.ensure(keys: KeySchema(prefix: prefix, partitions: 64), redis: redis, nowMilliseconds: 1)
         }
     }
+
+    /// Schema 1 keyed instance data as `{p}:i:<id>:<kind>`; this binary would not see it.
+    @Test func dataOfAnOlderSchemaIsRefused() async throws {
+        let server = try await TestRedis.shared()
+        let redis = RedisClient(configuration: server.clientConfiguration)
+        defer { redis.shutdown() }
+        let prefix = TestRedis.uniquePrefix("meta")
+        try await redis.execute("HSET", "\(prefix):meta", "partitions", "64", "schema_version", "1")
+        do {
+            _ = try await DeploymentMeta.ensure(keys: KeySchema(prefix: prefix, partitions: 64), redis: redis, nowMilliseconds: 1)
+            Issue.record("a schema 1 deployment must be refused")
+        } catch let error as ConfigurationError {
+            #expect(error.message.contains("schema version 1"), "\(error.message)")
+        }
+    }
 }

@@ -46,8 +46,77 @@ import Testing
             #expect(key.filter { $0 == "{" }.count == 1, "\(key)")
         }
         #expect(keys.instance(id) == "{sluice:0}:i:abc-123")
-        #expect(keys.events(id) == "{sluice:0}:i:abc-123:ev")
+        #expect(keys.events(id) == "{sluice:0}:ev:abc-123")
         #expect(keys.ready(7) == "{sluice:7}:ready")
         #expect(keys.meta == "sluice:meta")
+    }
+
+    /// Regression (issue 11): with `<instance key>:ev`, id `inv-3:ev`'s hash was `inv-3`'s events.
+    @Test func anIdEndingInAKindDoesNotReachAnotherInstance() {
+        let a = Set([keys.instance("inv-3")] + keys.instanceKeys("inv-3"))
+        let b = Set([keys.instance("inv-3:ev")] + keys.instanceKeys("inv-3:ev"))
+        #expect(a.isDisjoint(with: b))
+        #expect(keys.instance("inv-3:ev") != keys.events("inv-3"))
+    }
+
+    /// Property: over random ids (`:`, braces, unicode, up to 128 bytes), no key belongs to two
+    /// instances, and no instance key is a partition index of any tenant, namespace or handler.
+    @Test func noTwoIdsShareAKey() {
+        var random = SplitMix64(seed: 11)
+        let alphabet: [String] = ["a", "b", "3", "-", ".", "_", ":", ":ev", ":ctx", ":cp", ":cpd", "i:", "ev:", "{", "}", "|", "é", "日", "🙂", " "]
+        let schema = KeySchema(prefix: "sluice", partitions: 2)  // few partitions: many ids share one
+        var owner: [String: String] = [:]
+        var ids: Set<String> = []
+        while ids.count < 3000 {
+            var id = ""
+            let length = Int(random.next() % 40) + 1
+            for _ in 0..<length {
+                let piece = alphabet[Int(random.next() % UInt64(alphabet.count))]
+                if id.utf8.count + piece.utf8.count > 128 { break }
+                id += piece
+            }
+            if id.isEmpty { continue }
+            ids.insert(id)
+        }
+        ids.insert(String(repeating: "x:", count: 64))  // 128 bytes
+        ids.insert(String(repeating: "x:", count: 63) + "ev")
+        for id in ids {
+            for key in [schema.instance(id)] + schema.instanceKeys(id) {
+                if let other = owner[key], other != id {
+                    Issue.record("\(key) belongs to both \(other) and \(id)")
+                }
+                owner[key] = id
+            }
+        }
+        // Partition keys named after data (tenant, namespace, handler) take the same random ids.
+        for p in schema.allPartitions {
+            var partitionKeys = [
+                schema.ready(p), schema.instanceIndex(p), schema.leases(p), schema.approvals(p), schema.approvalItems(p),
+                schema.deadlines(p), schema.approvalEvents(p), schema.builtinEscalations(p), schema.taskLeases(p), schema.wakeChannel(p),
+            ]
+            for name in ids.prefix(300) {
+                partitionKeys += [
+                    schema.approvals(p, tenant: name), schema.approvals(p, namespace: name),
+                    schema.approvals(p, tenant: name, namespace: "n"), schema.tasks(p, handler: name),
+                    schema.tasks(p, handler: name, tenant: "t"),
+                ]
+            }
+            for key in partitionKeys {
+                #expect(owner[key] == nil, "\(key) is both a partition key and a key of instance \(owner[key] ?? "")")
+            }
+        }
+    }
+}
+
+/// A small deterministic generator, so a failing property run can be repeated.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -59,6 +59,11 @@ import Testing
         (#"{"id":"s","blocks":[{"id":"a","type":"human_input","prompt":"p","on_timeout":{"choose":"maybe"}}]}"#, "blocks[0].on_timeout.choose"),
         (#"{"id":"s","blocks":[{"id":"a","type":"step","handler":"noop","chocies":[]}]}"#, "blocks[0].chocies"),
         (#"{"id":"s","blocks":[{"id":"a","type":"step"}]}"#, "blocks[0].handler"),
+        (#"{"id":"s","blocks":["# + (0...1000).map { #"{"id":"b\#($0)","type":"step","handler":"noop"}"# }.joined(separator: ",") + "]}", "blocks"),
+        (#"{"id":"s","blocks":[{"id":"a","type":"human_input","prompt":"p","choices":["# + (0...100).map { #"{"label":"L","value":"v\#($0)"}"# }.joined(separator: ",") + "]}]}",
+         "blocks[0].choices"),
+        (#"{"id":"s","blocks":[{"id":"a","type":"step","handler":"http_request","params":{"timeout_ms":1e19}}]}"#, "blocks[0].params.timeout_ms"),
+        (#"{"id":"s","blocks":[{"id":"a","type":"step","handler":"noop","retry":{"backoff_ms":1e19}}]}"#, "blocks[0].retry.backoff_ms"),
     ])
     func invalidSequencesNameTheField(body: String, field: String) throws {
         do {

@@ -51,7 +51,8 @@ import Testing
     static func sweepers(_ api: TestAPI, _ count: Int) -> [Sweeper] {
         let storage = Storage(redis: api.redis, configuration: api.configuration)
         return (0..<count).map { index in
-            Sweeper(tasks: TaskStore(storage), approvals: ApprovalStore(storage), intervalMilliseconds: 50, logger: Logger(label: "sweeper-\(index)"))
+            Sweeper(tasks: TaskStore(storage), approvals: ApprovalStore(storage), handlers: BuiltinHandlers(configuration: api.configuration),
+                    intervalMilliseconds: 50, logger: Logger(label: "sweeper-\(index)"))
         }
     }
 
@@ -112,7 +113,7 @@ import Testing
         let upstream = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Logger(label: "hook"))
         try await upstream.test(.live) { live in
             let port = try #require(live.port)
-            let api = try await TestAPI.make { $0.partitions = 8 }
+            let api = try await TestAPI.make { $0.partitions = 8; $0.httpAllow = try! EgressPolicy(parsing: "127.0.0.1") }
             try await api.run { client in
                 try await client.post("/sequences", ["id": "hook", "blocks": [
                     ["id": "g", "type": "human_input", "prompt": "go?", "timeout_seconds": 1, "escalation_handler": "http_request",

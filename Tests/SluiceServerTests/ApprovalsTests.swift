@@ -190,6 +190,40 @@ import Testing
         }
     }
 
+    /// Regression (issue 11): the key of a control signal reused for a decision (or the other
+    /// way round) was a 500 (the two scripts stored different record formats). Now 422 naming the
+    /// header, nothing changes, and the first signal still replays.
+    @Test func anIdempotencyKeyReusedForAnotherSignalIs422() async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true) { client in
+            try await client.post("/sequences", Self.expense)
+            try await Self.createExpense(client, id: "reuse-1")
+            _ = try await api.waitFor(client, "reuse-1", state: "waiting")
+            let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "k-1"]
+            let decision: JSONValue = ["signal_type": "human_input:manager-review", "payload": ["decision": "approved"]]
+            let context: JSONValue = ["signal_type": "update_context", "payload": ["x": 1]]
+
+            let updated = try await client.post("/instances/reuse-1/signals", context, headers: key)
+            #expect(updated.status == .ok)
+            let reused = try await client.post("/instances/reuse-1/signals", decision, headers: key)
+            #expect(reused.status == .unprocessableContent, "\(reused.json)")
+            #expect(reused.json.lookup("details.field") == "Idempotency-Key")
+            #expect(reused.json["error"]?.stringValue?.contains("update_context") == true, "\(reused.json)")
+            #expect(try await client.call(.get, "/instances/reuse-1").json["state"] == "waiting")
+            #expect(try await client.post("/instances/reuse-1/signals", context, headers: key).json == updated.json)
+
+            let decisionKey: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "k-2"]
+            let decided = try await client.post("/instances/reuse-1/signals", decision, headers: decisionKey)
+            #expect(decided.status == .ok)
+            for other in [context, ["signal_type": "pause"], ["signal_type": "cancel"]] as [JSONValue] {
+                let reply = try await client.post("/instances/reuse-1/signals", other, headers: decisionKey)
+                #expect(reply.status == .unprocessableContent, "\(other): \(reply.json)")
+            }
+            #expect(try await client.post("/instances/reuse-1/signals", decision, headers: decisionKey).json == decided.json)
+            #expect(try await client.call(.get, "/instances/reuse-1").json["state"] != "cancelled")
+        }
+    }
+
     @Test func cancelAndDeleteTakeTheItemOutOfTheQueue() async throws {
         let api = try await TestAPI.make()
         try await api.run(engine: true) { client in

@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func retryableFailuresBackOffThenFailTheInstance() async throws {
-        let api = try await TestAPI.make()
+        let api = try await TestAPI.make { $0.httpAllow = try! EgressPolicy(parsing: "127.0.0.1") }
         try await api.run(engine: true) { client in
             // Nothing listens on this port: a transport error, which is retryable.
             let port = try TestRedisPort.unused()
@@ -100,7 +100,7 @@ import Testing
 
 extension EngineTests {
     @Test func stepTimeoutFailsASlowStep() async throws {
-        let api = try await TestAPI.make()
+        let api = try await TestAPI.make { $0.httpAllow = try! EgressPolicy(parsing: "127.0.0.1") }
         let silent = try SilentServer()
         try await api.run(engine: true) { client in
             try await client.post("/sequences", ["id": "slow", "blocks": [[

@@ -24,7 +24,7 @@ import Testing
         let upstream = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Logger(label: "upstream"))
         try await upstream.test(.live) { live in
             let port = try #require(live.port)
-            let api = try await TestAPI.make()
+            let api = try await TestAPI.make { $0.httpAllow = try! EgressPolicy(parsing: "127.0.0.1") }
             try await api.run(engine: true) { client in
                 try await client.post("/sequences", ["id": "http", "blocks": [
                     ["id": "fetch", "type": "step", "handler": "http_request",

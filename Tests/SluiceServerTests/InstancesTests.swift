@@ -53,6 +53,27 @@ import Testing
         }
     }
 
+    /// Regression (issue 11): ids may contain `:`, and with `<instance key>:ev` the instance
+    /// `inv-3:ev` was `inv-3`'s event stream: creating `inv-3` then failed with WRONGTYPE half-way
+    /// and left it `running` forever. Both must work and run to completion.
+    @Test func anIdThatEndsInAKeyKindIsItsOwnInstance() async throws {
+        let api = try await TestAPI.make()
+        // Two ids of one partition, as a collision needs.
+        let base = try #require((0..<10_000).map { "inv-\($0)" }.first { api.keys.partition(of: $0) == api.keys.partition(of: $0 + ":ev") })
+        try await api.run(engine: true) { client in
+            #expect(try await client.post("/sequences", Self.sequence).status == .created)
+            for id in [base + ":ev", base, base + ":ctx"] {
+                let created = try await client.post("/instances", ["sequence_id": "flow", "id": .string(id), "context": ["k": .string(id)]])
+                #expect(created.status == .created, "\(id): \(created.json)")
+            }
+            for id in [base + ":ev", base, base + ":ctx"] {
+                let done = try await api.waitFor(client, id, state: "completed")
+                #expect(done["state"] == "completed", "\(id): \(done)")
+                #expect(done.lookup("context.k") == .string(id))
+            }
+        }
+    }
+
     @Test func createErrors() async throws {
         let api = try await TestAPI.make { $0.contextMaxBytes = 100 }
         try await api.run { client in

@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func cancelWhileRunningFencesTheRunnersCommit() async throws {
-        let api = try await TestAPI.make()
+        let api = try await TestAPI.make { $0.httpAllow = try! EgressPolicy(parsing: "127.0.0.1") }
         try await api.run(engine: true) { client in
             // The step waits 1 s on a server that never answers: cancel lands while the runner holds it.
             let silent = try SilentServer()

@@ -81,6 +81,10 @@ extension SluiceConfiguration {
               summary: "a request waiting on Redis longer gets 503") { c, v throws(ConfigurationError) in
             c.redisTimeoutMilliseconds = try integer(v, "SLUICE_REDIS_TIMEOUT_MS", in: 10...600_000)
         },
+        .init(name: "SLUICE_HTTP_ALLOW", flag: "http-allow", defaultValue: "(public addresses only)",
+              summary: "hosts, addresses and CIDR networks http_request may reach besides public addresses, comma-separated; * for any") { c, v throws(ConfigurationError) in
+            c.httpAllow = try EgressPolicy(parsing: v)
+        },
         .init(name: "SLUICE_LOG_FORMAT", flag: "log-format", defaultValue: "text", summary: "text or json (one object per line)") { c, v throws(ConfigurationError) in
             guard let format = LogFormat(rawValue: v) else {
                 throw ConfigurationError(variable: "SLUICE_LOG_FORMAT", message: "must be text or json (got '\(v)')")

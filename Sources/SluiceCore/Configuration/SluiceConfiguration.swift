@@ -27,6 +27,8 @@ public struct SluiceConfiguration: Sendable, Equatable {
     public var taskLeaseMilliseconds = 30_000
     public var sweepIntervalMilliseconds = 250
     public var redisTimeoutMilliseconds = 2_000
+    /// Where `http_request` may connect beyond public addresses (`SLUICE_HTTP_ALLOW`).
+    public var httpAllow = EgressPolicy()
     public var logFormat = LogFormat.text
     public var logLevel = "info"
     /// Where the embedded Redis keeps its socket, AOF and log.

@@ -129,8 +129,10 @@ extension JSONValue {
         return nil
     }
 
-    /// Parses JSON text (as stored in Redis or sent by clients).
+    /// Parses JSON text as stored in Redis (or answered by Sluice), strictly (`JSONParser`), with
+    /// room for the levels records add around client values. Client input goes through
+    /// `JSONParser.parse` with the client limit (RequestBody).
     public static func parse(_ bytes: some Sequence<UInt8>) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try JSONParser.parse(bytes, maximumDepth: JSONParser.storedMaximumDepth)
     }
 }

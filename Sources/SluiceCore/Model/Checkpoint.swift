@@ -1,4 +1,4 @@
-/// A checkpoint as stored in `{p}:i:<id>:cpd`: the client's data and the engine snapshot of the
+/// A checkpoint as stored in `{p}:cpd:<id>`: the client's data and the engine snapshot of the
 /// instance taken in the same script (lua/save_checkpoint.lua writes the record).
 public struct Checkpoint: Sendable, Equatable {
     public var id: String

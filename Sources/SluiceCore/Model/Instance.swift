@@ -17,6 +17,8 @@ public struct Instance: Sendable, Equatable {
     public var epoch: Int
     /// Failed attempts of the current block so far.
     public var attempt: Int
+    /// The error of the last failed attempt of the current block.
+    public var lastError: JSONValue?
     /// The state a `pause` signal left (restored by `resume`).
     public var pausedFrom: InstanceState?
     public var createdAt: Int64
@@ -45,6 +47,7 @@ public struct Instance: Sendable, Equatable {
         self.error = fields["error"].flatMap { $0.isEmpty ? nil : try? JSONValue.parse(Array($0.utf8)) }
         self.epoch = fields["epoch"].flatMap(Int.init) ?? 0
         self.attempt = fields["attempt"].flatMap(Int.init) ?? 0
+        self.lastError = fields["last_error"].flatMap { $0.isEmpty ? nil : try? JSONValue.parse(Array($0.utf8)) }
         self.pausedFrom = fields["paused_from"].flatMap(InstanceState.init(rawValue:))
         self.createdAt = fields["created_at"].flatMap(Int64.init) ?? 0
         self.updatedAt = fields["updated_at"].flatMap(Int64.init) ?? 0

@@ -31,7 +31,9 @@ public struct StepBlock: Sendable, Equatable {
 }
 
 public struct RetryPolicy: Sendable, Equatable {
-    public var maxAttempts: Int = 3
+    /// Attempts of a step or task before the instance fails with the last error; failed runs,
+    /// expired worker leases and expired runner leases (a runner that died running it) count.
+    public var maxAttempts: Int = 5
     public var backoffMilliseconds: Int = 1000
     public var multiplier: Double = 2.0
 

@@ -3,6 +3,10 @@
 /// (`"chocies"`) is not silently ignored.
 public enum SequenceParser {
     static let sequenceFields: Set<String> = ["id", "name", "tenant_id", "namespace", "blocks"]
+    /// Blocks per sequence and choices per gate: every instance carries its gates' choices, and
+    /// the runner walks the blocks; bounded so one definition cannot make every instance huge.
+    public static let maximumBlocks = 1000
+    public static let maximumChoices = 100
     static let stepFields: Set<String> = ["id", "type", "handler", "params", "when", "retry", "timeout_ms"]
     static let gateFields: Set<String> = [
         "id", "type", "prompt", "choices", "store_as", "timeout_seconds", "escalation_handler",
@@ -20,6 +24,9 @@ public enum SequenceParser {
             throw .invalid(field: "blocks", message: "blocks must be a non-empty array of blocks")
         }
         guard !rawBlocks.isEmpty else { throw .invalid(field: "blocks", message: "blocks must not be empty") }
+        guard rawBlocks.count <= maximumBlocks else {
+            throw .invalid(field: "blocks", message: "a sequence has at most \(maximumBlocks) blocks (got \(rawBlocks.count))")
+        }
         var blocks: [Block] = []
         var seen: Set<String> = []
         for (index, raw) in rawBlocks.enumerated() {
@@ -46,8 +53,9 @@ public enum SequenceParser {
             }
             let params = object["params"] ?? .object([:])
             guard case .object = params else { throw .invalid(field: "\(at).params", message: "\(here): params must be an object") }
+            try checkBuiltinParams(handler: handler, params: params, field: "\(at).params", block: here)
             let retry = try parseRetry(object["retry"], field: "\(at).retry", block: here)
-            let timeout = try integer(object["timeout_ms"], field: "\(at).timeout_ms", block: here, minimum: 1)
+            let timeout = try integer(object["timeout_ms"], field: "\(at).timeout_ms", block: here, minimum: 1, maximum: 86_400_000)
             return Block(id: id, kind: .step(StepBlock(handler: handler, params: params, retry: retry, timeoutMilliseconds: timeout)), when: when)
         case .string("human_input"):
             try refuseUnknown(object, allowed: gateFields, at: at)
@@ -59,7 +67,8 @@ public enum SequenceParser {
             guard !storeAs.isEmpty, !storeAs.contains(".") else {
                 throw .invalid(field: "\(at).store_as", message: "\(here): store_as must be a non-empty context key without dots")
             }
-            let timeout = try integer(object["timeout_seconds"], field: "\(at).timeout_seconds", block: here, minimum: 0)
+            // At most ten years: deadlines (ms) must stay below the 1e13 scores of undated items.
+            let timeout = try integer(object["timeout_seconds"], field: "\(at).timeout_seconds", block: here, minimum: 0, maximum: 315_360_000)
             let handler = try string(object["escalation_handler"], field: "\(at).escalation_handler")
             if let handler, !Identifier.isValid(handler) {
                 throw .invalid(field: "\(at).escalation_handler", message: "\(here): escalation_handler must be \(Identifier.rule)")
@@ -110,8 +119,8 @@ public enum SequenceParser {
         guard case .object(let object) = raw else { throw .invalid(field: field, message: "\(block): retry must be an object") }
         try refuseUnknown(object, allowed: ["max_attempts", "backoff_ms", "multiplier"], at: field)
         var policy = RetryPolicy.default
-        if let attempts = try integer(object["max_attempts"], field: "\(field).max_attempts", block: block, minimum: 1) { policy.maxAttempts = min(attempts, 100) }
-        if let backoff = try integer(object["backoff_ms"], field: "\(field).backoff_ms", block: block, minimum: 0) { policy.backoffMilliseconds = backoff }
+        if let attempts = try integer(object["max_attempts"], field: "\(field).max_attempts", block: block, minimum: 1, maximum: 100) { policy.maxAttempts = attempts }
+        if let backoff = try integer(object["backoff_ms"], field: "\(field).backoff_ms", block: block, minimum: 0, maximum: 86_400_000) { policy.backoffMilliseconds = backoff }
         if let multiplier = object["multiplier"] {
             guard case .number(let value) = multiplier, value >= 1, value <= 10 else {
                 throw .invalid(field: "\(field).multiplier", message: "\(block): retry.multiplier must be a number from 1 to 10")
@@ -125,6 +134,9 @@ public enum SequenceParser {
         guard let raw else { return Choice.yesNo }
         guard case .array(let items) = raw, !items.isEmpty else {
             throw .invalid(field: field, message: "\(block): choices must be a non-empty array of {label, value}")
+        }
+        guard items.count <= maximumChoices else {
+            throw .invalid(field: field, message: "\(block): at most \(maximumChoices) choices (got \(items.count))")
         }
         var choices: [Choice] = []
         for (index, item) in items.enumerated() {
@@ -183,12 +195,33 @@ public enum SequenceParser {
         return text
     }
 
-    static func integer(_ value: JSONValue?, field: String, block: String, minimum: Int) throws(SluiceError) -> Int? {
+    static func integer(_ value: JSONValue?, field: String, block: String, minimum: Int, maximum: Int) throws(SluiceError) -> Int? {
         switch value {
         case nil, .null?: return nil
-        case .number(let number)? where number.rounded() == number && number >= Double(minimum) && number <= 1e12:
+        case .number(let number)? where Int(exactly: number).map { (minimum...maximum).contains($0) } ?? false:
             return Int(number)
-        default: throw .invalid(field: field, message: "\(block): \(field.split(separator: ".").last!) must be an integer >= \(minimum)")
+        default:
+            let name = field.split(separator: ".").last.map(String.init) ?? field
+            throw .invalid(field: field, message: "\(block): \(name) must be an integer from \(minimum) to \(maximum)")
+        }
+    }
+
+    /// Literal params of built-in handlers that the runner converts to integers. A template
+    /// (a string) is checked when the step runs.
+    static func checkBuiltinParams(handler: String, params: JSONValue, field: String, block: String) throws(SluiceError) {
+        let (name, range): (String, ClosedRange<Int64>)
+        switch handler {
+        case "http_request": (name, range) = ("timeout_ms", Builtins.httpTimeoutMilliseconds)
+        case "sleep": (name, range) = ("ms", Builtins.sleepMilliseconds)
+        default: return
+        }
+        switch params[name] {
+        case nil, .null?, .string?: return
+        case .number(let number)? where Int64(exactly: number).map(range.contains) ?? false: return
+        default:
+            throw .invalid(
+                field: "\(field).\(name)",
+                message: "\(block): \(handler) params.\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
     }
 }

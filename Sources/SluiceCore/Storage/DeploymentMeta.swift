@@ -2,8 +2,9 @@ import SluiceRedis
 
 /// The deployment-wide record in `<prefix>:meta`: partition count and schema version.
 public struct DeploymentMeta: Sendable, Equatable {
-    /// Bumped when the Redis layout changes incompatibly.
-    public static let schemaVersion = 1
+    /// Bumped when the Redis layout changes incompatibly. 2: instance keys are `{p}:<kind>:<id>`
+    /// (1 had `{p}:i:<id>:<kind>`, which ids containing `:` could collide with).
+    public static let schemaVersion = 2
 
     public var partitions: Int
     public var schemaVersion: Int
@@ -28,9 +29,12 @@ public struct DeploymentMeta: Sendable, Equatable {
                     message: "is \(words[2]) but this Redis (key prefix '\(keys.prefix)') was initialised with \(words[1]) partitions; the count is fixed for the life of a deployment")
             }
             if words.first == "SCHEMA", words.count == 3 {
+                let newer = (Int(words[1]) ?? 0) > schemaVersion
                 throw ConfigurationError(
                     variable: "SLUICE_KEY_PREFIX",
-                    message: "'\(keys.prefix)' holds data of schema version \(words[1]), newer than this binary supports (\(words[2])); upgrade sluice")
+                    message: newer
+                        ? "'\(keys.prefix)' holds data of schema version \(words[1]), newer than this binary supports (\(words[2])); upgrade sluice"
+                        : "'\(keys.prefix)' holds data of schema version \(words[1]), whose key layout this binary (\(words[2])) does not read; use a new key prefix or a sluice of that version")
             }
             throw RedisClientError.server(message)
         default:

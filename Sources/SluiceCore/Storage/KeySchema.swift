@@ -32,20 +32,26 @@ public struct KeySchema: Sendable, Equatable {
 
     // MARK: per instance
 
-    public func instance(_ id: String) -> String { "\(tag(partition(of: id))):i:\(id)" }
-    public func events(_ id: String) -> String { instance(id) + ":ev" }
+    // The kind comes before the id (`{p}:<kind>:<id>`): ids may contain `:`, so a suffix after the
+    // id (`<id>:ev`) could be another instance's key (id `a:ev` vs the events of `a`). Every kind
+    // that takes data ends in `:` and no kind is a prefix of another, so no two distinct
+    // (kind, id) pairs give the same key (KeySchemaTests checks random ids).
+    public func instance(_ id: String) -> String { instanceKey("i", id) }
+    public func events(_ id: String) -> String { instanceKey("ev", id) }
     /// The context: one field per top-level key, each value JSON text, so a shallow merge is
     /// an HSET and scripts never decode user JSON.
-    public func context(_ id: String) -> String { instance(id) + ":ctx" }
-    public func outputs(_ id: String) -> String { instance(id) + ":out" }
-    public func gate(_ id: String) -> String { instance(id) + ":gate" }
-    public func inbox(_ id: String) -> String { instance(id) + ":inbox" }
-    public func checkpoints(_ id: String) -> String { instance(id) + ":cp" }
-    public func checkpointData(_ id: String) -> String { instance(id) + ":cpd" }
+    public func context(_ id: String) -> String { instanceKey("ctx", id) }
+    public func outputs(_ id: String) -> String { instanceKey("out", id) }
+    public func gate(_ id: String) -> String { instanceKey("gate", id) }
+    public func inbox(_ id: String) -> String { instanceKey("inbox", id) }
+    public func checkpoints(_ id: String) -> String { instanceKey("cp", id) }
+    public func checkpointData(_ id: String) -> String { instanceKey("cpd", id) }
     /// Every key of an instance but its hash: what expires, is restored or is deleted with it.
     public func instanceKeys(_ id: String) -> [String] {
         [context(id), events(id), outputs(id), gate(id), inbox(id), checkpoints(id), checkpointData(id)]
     }
+
+    private func instanceKey(_ kind: String, _ id: String) -> String { "\(tag(partition(of: id))):\(kind):\(id)" }
 
     // MARK: per partition
 

@@ -1,7 +1,7 @@
 import SluiceRedis
 
 /// The one place that turns the error replies of `lua/` scripts into domain errors. Scripts
-/// answer `NOTFOUND <message>`, `CONFLICT <message>`, `FENCED <message>` or
+/// answer `NOTFOUND <message>`, `CONFLICT <message>`, `FENCED <message>`, `TOOLARGE <message>` or
 /// `INVALID <field> <message>`; anything else from Redis is a server error.
 enum ScriptReply {
     /// The reply itself when it is not an error; `conflict` replaces a script's CONFLICT text
@@ -14,6 +14,7 @@ enum ScriptReply {
         case "NOTFOUND": throw SluiceError.notFound(text)
         case "CONFLICT": throw SluiceError.conflict(conflict ?? text)
         case "FENCED": throw SluiceError.conflict("fenced: \(text)")
+        case "TOOLARGE": throw SluiceError.tooLarge(text)
         case "INVALID":
             let parts = text.split(separator: " ", maxSplits: 1)
             throw SluiceError.invalid(field: String(parts.first ?? ""), message: parts.count > 1 ? String(parts[1]) : text)

@@ -18,13 +18,14 @@ public struct ApprovalStore: StorageBacked {
 
     /// Opens gate `blockId` for the instance the runner holds with `epoch`. Returns the state
     /// afterwards: `waiting`, or `scheduled`/`paused` when an early decision was applied.
+    /// `SluiceError.tooLarge` when the prompt or escalation params render over the context limit.
     public func enter(
         _ instance: Instance, epoch: Int, blockId: String, gate: HumanInputBlock, scope: JSONValue, nowMilliseconds now: Int64
     ) async throws -> InstanceState {
         let id = instance.id
         let p = keys.partition(of: id)
         let deadline = gate.timeoutSeconds.map { now + Int64($0) * 1000 }
-        let item = Self.item(instance, blockId: blockId, gate: gate, prompt: Template.renderText(gate.prompt, scope: scope),
+        let item = Self.item(instance, blockId: blockId, gate: gate, prompt: try Template.renderText(gate.prompt, scope: scope, limit: storage.limits.contextBytes),
                              waitingSince: now, deadline: deadline)
         var indexes = [keys.approvals(p)]
         if let tenant = instance.tenantId { indexes.append(keys.approvals(p, tenant: tenant)) }
@@ -41,7 +42,8 @@ public struct ApprovalStore: StorageBacked {
         let handler = gate.escalationHandler ?? ""
         let builtin = Builtins.handlers.contains(handler)
         // Built-in handlers run with the rendered escalation_params; workers get the item.
-        let escalationParams = builtin ? Template.render(gate.escalationParams ?? .object([:]), scope: scope).encoded() : []
+        let escalationParams = builtin
+            ? try Template.render(gate.escalationParams ?? .object([:]), scope: scope, limit: storage.limits.contextBytes).encoded() : []
         let reply = try await redis.run(
             LuaScripts.enterGate,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.gate(id), keys.inbox(id),
@@ -99,6 +101,7 @@ public struct ApprovalStore: StorageBacked {
         _ id: String, blockId: String, payload: [String: JSONValue], by caller: Caller, idempotencyKey: String?,
         nowMilliseconds now: Int64
     ) async throws -> Decision {
+        try storage.limits.checkContextSized(.object(payload), "payload")
         let p = keys.partition(of: id)
         let reply = try await redis.run(
             LuaScripts.decideGate,
@@ -257,8 +260,8 @@ public struct ApprovalStore: StorageBacked {
             var entries: [Entry] = []
             var index = 1
             while index + stride - 1 < parts.count {
-                if let id = parts[index].string, let score = parts[index + 1].string.flatMap(Double.init) {
-                    entries.append(Entry(position: Cursor(score: Int64(score), id: id), item: withItems ? parts[index + 2].string : nil))
+                if let id = parts[index].string, let score = RedisScore.int64(parts[index + 1].string) {
+                    entries.append(Entry(position: Cursor(score: score, id: id), item: withItems ? parts[index + 2].string : nil))
                 }
                 index += stride
             }

@@ -1,7 +1,7 @@
 import SluiceRedis
 
-/// Checkpoints of instances (api.md → Checkpoints): a capped list of ids `{p}:i:<id>:cp` and a
-/// hash of records `{p}:i:<id>:cpd`. Each write is one script; each read one command.
+/// Checkpoints of instances (api.md → Checkpoints): a capped list of ids `{p}:cp:<id>` and a
+/// hash of records `{p}:cpd:<id>`. Each write is one script; each read one command.
 public struct CheckpointStore: StorageBacked {
     public let storage: Storage
 

@@ -42,15 +42,15 @@ public struct EngineStore: StorageBacked {
             case 0: ready += values.compactMap { $0.string }
             case 1: expired += values.compactMap { $0.string }.map { (index / 4, $0) }
             default:
-                if values.count == 2, let score = values[1].string.flatMap(Double.init) {
-                    next = min(next ?? Int64(score), Int64(score))
+                if values.count == 2, let score = RedisScore.int64(values[1].string) {
+                    next = min(next ?? score, score)
                 }
             }
         }
         if !expired.isEmpty {
             // Back to the ready queue (only if the lease is still expired: compare-and-move).
             _ = try await redis.runAll(LuaScripts.requeueExpired, expired.map { p, id in
-                (keys: [keys.leases(p), keys.ready(p)], arguments: [RedisArgument(id), RedisArgument(now)])
+                (keys: [keys.leases(p), keys.ready(p), keys.instance(id)], arguments: [RedisArgument(id), RedisArgument(now)])
             })
             ready += expired.map(\.1)
         }
@@ -78,6 +78,16 @@ public struct EngineStore: StorageBacked {
             break
         }
         throw RedisClientError(.unexpectedReply, "claim_instance returned \(reply)")
+    }
+
+    /// Extends the runner's lease while it still holds the instance (a long step); false once
+    /// it does not (fenced: a restore, a cancel, or the lease already expired).
+    public func renewLease(_ id: String, epoch: Int, nowMilliseconds: Int64, leaseMilliseconds: Int) async throws -> Bool {
+        let p = keys.partition(of: id)
+        let reply = try await redis.run(
+            LuaScripts.renewLease, keys: [keys.instance(id), keys.leases(p)],
+            arguments: [.init(id), .init(epoch), .init(String(nowMilliseconds + Int64(leaseMilliseconds)))])
+        return try reply.throwingServerError().int == 1
     }
 
     /// How a block's result is committed.

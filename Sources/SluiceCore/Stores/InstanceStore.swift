@@ -42,6 +42,9 @@ public struct InstanceStore: StorageBacked {
             "sequence_id", .init(definition.id), "sequence_version", .init(new.sequence.version),
             "sequence_name", .init(definition.name), "block_index", 0, "current_block", .init(definition.blocks.first?.id ?? ""),
             "metadata", .init(bytes: new.metadata.encoded()), "error", "", "gates", .init(bytes: Self.gates(of: definition)),
+            // The context limit the merging scripts check patches against (the whole context, not
+            // only each patch, stays within it).
+            "ctx_max", .init(storage.limits.contextBytes),
         ]
         let contextPairs = RedisArgument.fieldPairs(new.context.objectValue ?? [:])
         let reply = try await redis.run(
@@ -168,8 +171,7 @@ public struct InstanceStore: StorageBacked {
             guard let pairs = try reply.throwingServerError().array else { continue }
             var index = 0
             while index + 1 < pairs.count {
-                if let id = pairs[index].string, let score = pairs[index + 1].string.flatMap(Double.init) {
-                    let createdAt = Int64(score)
+                if let id = pairs[index].string, let createdAt = RedisScore.int64(pairs[index + 1].string) {
                     if query.cursor?.isAfter(createdAt, id) ?? true { candidates.append((createdAt, id)) }
                 }
                 index += 2

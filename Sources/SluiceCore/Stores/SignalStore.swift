@@ -28,6 +28,7 @@ public struct SignalStore: StorageBacked {
             guard case .object(let patch) = payload else {
                 throw SluiceError.invalid(field: "payload", message: "update_context needs payload to be a JSON object")
             }
+            try storage.limits.checkContextSized(payload, "the update_context payload")
             arguments += RedisArgument.fieldPairs(patch)
         }
         let reply = try await redis.run(

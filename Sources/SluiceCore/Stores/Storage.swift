@@ -9,24 +9,27 @@ public struct Storage: Sendable {
     public let taskLeaseMilliseconds: Int
     /// Checkpoints kept per instance; saving one more drops the oldest.
     public let checkpointCap: Int
+    /// Size limits of what the stores write.
+    public let limits: Limits
     /// Entries kept per partition on the approvals stream (`/approvals/stream` history).
     public var approvalStreamMaxLength: Int { max(streamMaxLength, 10_000) }
 
     public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int = 10_000, retentionSeconds: Int = 604_800, taskLeaseMilliseconds: Int = 30_000,
-                checkpointCap: Int = 100) {
+                checkpointCap: Int = 100, limits: Limits = Limits()) {
         self.redis = redis
         self.keys = keys
         self.streamMaxLength = streamMaxLength
         self.retentionMilliseconds = retentionSeconds * 1000
         self.taskLeaseMilliseconds = taskLeaseMilliseconds
         self.checkpointCap = checkpointCap
+        self.limits = limits
     }
 
     public init(redis: RedisClient, configuration: SluiceConfiguration) {
         self.init(
             redis: redis, keys: configuration.keys, streamMaxLength: configuration.streamMaxLength,
             retentionSeconds: configuration.retentionSeconds, taskLeaseMilliseconds: configuration.taskLeaseMilliseconds,
-            checkpointCap: configuration.checkpointCap)
+            checkpointCap: configuration.checkpointCap, limits: Limits(configuration))
     }
 }
 

@@ -159,6 +159,8 @@ public struct TaskStore: StorageBacked {
         let who: [RedisArgument] = [.init(caller.scope), .init(caller.name)]
         switch result {
         case .completed(let output, let patch):
+            try storage.limits.checkContextSized(output, "output")
+            try storage.limits.checkContextSized(.object(patch), "context")
             let pairs = RedisArgument.fieldPairs(patch)
             arguments += ["complete", .init(bytes: output.encoded()), .init(Clock.rfc3339(milliseconds: nowMilliseconds))] + who + [.init(pairs.count / 2)] + pairs
         case .failed(let message, let retryable):
@@ -184,11 +186,14 @@ public struct TaskStore: StorageBacked {
         }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
         let replies = try await redis.runAll(LuaScripts.expireTask, expired.map { task in
             let p = keys.partition(of: task.instanceId)
+            let id = task.instanceId
             let queues = self.queues(task)
-            return (keys: [keys.instance(task.instanceId), queues.handler, keys.taskLeases(p), keys.wakeChannel(p), queues.tenant],
-                    arguments: [RedisArgument(task.text), RedisArgument(now), RedisArgument(task.handler)])
+            return (keys: [keys.instance(id), queues.handler, keys.taskLeases(p), keys.wakeChannel(p), queues.tenant, keys.events(id), keys.ready(p),
+                           keys.context(id), keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+                    arguments: [RedisArgument(task.text), RedisArgument(now), RedisArgument(task.handler), RedisArgument(streamMaxLength),
+                                RedisArgument(retentionMilliseconds)])
         })
-        return replies.filter { $0 == .integer(1) }.count
+        return replies.filter { $0 == .integer(1) || $0 == .integer(2) }.count
     }
 
     private static func check(_ reply: RedisReply) throws -> RedisReply {

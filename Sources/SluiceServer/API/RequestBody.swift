@@ -8,9 +8,9 @@ extension Request {
         let buffer = try await body.collect(upTo: context.maxUploadSize)
         guard buffer.readableBytes > 0 else { throw APIError(.badRequest, "request body must be JSON (got an empty body)") }
         do {
-            return try JSONValue.parse(buffer.readableBytesView)
+            return try JSONParser.parse(buffer.readableBytesView)
         } catch {
-            throw APIError(.badRequest, "malformed JSON body")
+            throw APIError(.badRequest, "malformed JSON body: \(error)")
         }
     }
 

@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdAuth
 import NIOCore
+import SluiceCore
 
 /// The per-request context of every route: the authenticated principal and the body size limit.
 public struct SluiceRequestContext: AuthRequestContext {
@@ -8,9 +9,9 @@ public struct SluiceRequestContext: AuthRequestContext {
     /// Set by `APIKeyAuthenticator`: the key's principal, `anonymous` in open mode, nil when no
     /// key was sent (then only open routes are reachable: `AccessMiddleware`).
     public var identity: Principal?
-    /// Largest request body read; bigger bodies get 413. Sized for the largest allowed payload
-    /// (a checkpoint) plus its JSON envelope.
-    public var maxUploadSize: Int { 8 * 1024 * 1024 }
+    /// Largest request body read; bigger bodies get 413. Set from the configured limits by
+    /// `BodyLimitMiddleware` (`Limits.bodyBytes`).
+    public var maxUploadSize: Int = Limits().bodyBytes
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -49,7 +49,8 @@ struct ApprovalsController {
             }
             query.offset = value
         }
-        guard query.offset + query.limit <= maximumDepth else {
+        // Compared without adding: offset may be any Int, and offset + limit would overflow (trap).
+        guard query.offset <= maximumDepth - query.limit else {
             throw APIError.badRequest(
                 "offset + limit must be at most \(maximumDepth); page further with cursor (the next_cursor of the previous page)", field: "offset")
         }

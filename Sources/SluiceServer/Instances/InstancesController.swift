@@ -24,6 +24,7 @@ struct InstancesController {
         guard size <= contextMaxBytes else {
             throw APIError(.payloadTooLarge, "context is \(size) bytes; the limit is \(contextMaxBytes) (SLUICE_CONTEXT_MAX_BYTES)")
         }
+        try instances.storage.limits.checkContextSized(input.metadata, "metadata")
         guard let sequence = try await sequences.get(input.sequenceId),
               input.tenantId == nil || sequence.definition.tenantId == nil || sequence.definition.tenantId == input.tenantId
         else { throw APIError.notFound("sequence not found") }

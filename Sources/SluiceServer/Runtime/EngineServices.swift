@@ -19,10 +19,11 @@ public struct EngineServices {
         let storage = Storage(redis: redis, configuration: configuration)
         let tasks = TaskStore(storage)
         let approvals = ApprovalStore(storage)
+        let handlers = BuiltinHandlers(configuration: configuration)
         let loop: Runner? = runner
             ? Runner(
                 engine: EngineStore(storage), sequences: SequenceStore(redis: redis, keys: keys), tasks: tasks, approvals: approvals,
-                leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner"))
+                handlers: handlers, leaseMilliseconds: configuration.taskLeaseMilliseconds, doorbell: doorbell, logger: Logger(label: "sluice.runner"))
             : nil
         // One subscription per process. A message is an instance id (its local SSE streams
         // wake), `<id>|r` (also due now: the runner claims it), or a `~...` key of other local
@@ -48,7 +49,7 @@ public struct EngineServices {
         var services: [any Service] = [subscriber]
         if let loop { services.append(loop) }
         if sweeper {
-            services.append(Sweeper(tasks: tasks, approvals: approvals, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
+            services.append(Sweeper(tasks: tasks, approvals: approvals, handlers: handlers, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
         }
         return EngineServices(services: services, doorbell: doorbell)
     }

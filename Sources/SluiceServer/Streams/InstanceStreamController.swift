@@ -107,9 +107,26 @@ final class StreamLimiter: Sendable {
 
     init(maximum: Int) { self.maximum = maximum }
 
-    struct Slot: Sendable {
-        let limiter: StreamLimiter
-        func release() { limiter.release() }
+    /// One open stream. Released by the body when the stream ends, or, when the body never
+    /// runs (the client left before the response head was written, so the response was
+    /// dropped), when the last reference goes: the slot belongs to the response, not to code
+    /// that may never run.
+    final class Slot: Sendable {
+        private let limiter: StreamLimiter
+        private let released = NIOLockedValueBox(false)
+
+        fileprivate init(limiter: StreamLimiter) { self.limiter = limiter }
+
+        /// Idempotent.
+        func release() {
+            let first = released.withLockedValue { released -> Bool in
+                defer { released = true }
+                return !released
+            }
+            if first { limiter.release() }
+        }
+
+        deinit { release() }
     }
 
     func acquire() -> Slot? {
@@ -123,7 +140,7 @@ final class StreamLimiter: Sendable {
         return Slot(limiter: self)
     }
 
-    private func release() {
+    fileprivate func release() {
         open.withLockedValue { $0 -= 1 }
         StreamMetrics.open.decrement()
     }

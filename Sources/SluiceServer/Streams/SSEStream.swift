@@ -29,6 +29,7 @@ enum SSEStream {
             throw APIError(.unavailable, "too many open streams on this process (SLUICE_SSE_MAX_STREAMS); retry on another")
         }
         let keepalive = Int64(keepaliveSeconds) * 1000
+        // The body owns the slot: released when it ends, or when the response is dropped unsent.
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             defer { slot.release() }
             let doorbell = Doorbell()

@@ -1,0 +1,92 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SluiceCore
+import SluiceEngine
+@testable import SluiceServer
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 11: a stream slot was taken before the response head was written and released only
+/// inside the body, so a client that left before the head (the body never ran) kept its slot
+/// for good; enough of them and every stream answered 503.
+@Suite struct StreamSlotTests {
+    static func request() -> Request {
+        Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/instances/x/stream"), body: RequestBody(buffer: ByteBuffer()))
+    }
+
+    /// The exact case, deterministically: the response is made (slot taken) and dropped unsent.
+    @Test func aResponseDroppedBeforeItsBodyRunsGivesTheSlotBack() throws {
+        let limiter = StreamLimiter(maximum: 1)
+        for _ in 0..<3 {
+            var response: Response? = try SSEStream.response(
+                Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, keepaliveSeconds: 1, initial: 0
+            ) { _, _ in SSEStep(text: "", finished: true) }
+            #expect(limiter.count == 1)
+            #expect(throws: APIError.self) {
+                try SSEStream.response(Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, keepaliveSeconds: 1, initial: 0) { _, _ in
+                    SSEStep(text: "", finished: true)
+                }
+            }
+            #expect(response != nil)
+            response = nil  // the client left: the server drops the response without writing it
+            #expect(limiter.count == 0)
+        }
+    }
+
+    @Test func releasingTwiceCountsOnce() {
+        let limiter = StreamLimiter(maximum: 2)
+        let slot = limiter.acquire()
+        _ = limiter.acquire()  // dropped at once: released
+        #expect(limiter.count == 1)
+        slot?.release()
+        slot?.release()
+        #expect(limiter.count == 0)
+    }
+
+    /// Over the network: clients that connect, ask for a stream and reset the connection at once
+    /// leave no slot behind; with a cap of 2, two streams still open afterwards.
+    @Test func clientsThatLeaveAtOnceDoNotUseUpTheCap() async throws {
+        let api = try await TestAPI.make { $0.sseMaxStreams = 2; $0.sseKeepaliveSeconds = 1 }
+        try await api.run(live: true) { client in
+            let port = try #require(client.port)
+            try await client.post("/sequences", ["id": "nap", "blocks": [["id": "z", "type": "step", "handler": "sleep", "params": ["ms": 60_000]]]])
+            try await client.post("/instances", ["sequence_id": "nap", "id": "slot-1"])
+            for _ in 0..<40 { Self.connectAndReset(port: port, path: "/instances/slot-1/stream") }
+            // Every slot comes back once the server has noticed the departures.
+            let deadline = ContinuousClock.now + .seconds(20)
+            var opened: [SSEClient.Result] = []
+            while ContinuousClock.now < deadline {
+                async let first = SSEClient.read(port: port, path: "/instances/slot-1/stream", timeout: .seconds(3)) { $0.comments.contains("keepalive") }
+                async let second = SSEClient.read(port: port, path: "/instances/slot-1/stream", timeout: .seconds(3)) { $0.comments.contains("keepalive") }
+                opened = try await [first, second]
+                if opened.allSatisfy({ $0.status == 200 }) { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(opened.map(\.status) == [200, 200])
+        }
+    }
+
+    /// A raw TCP client: sends the request and closes with a reset (SO_LINGER 0).
+    static func connectAndReset(port: Int, path: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return }
+        let text = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        _ = text.withCString { send(fd, $0, strlen($0), 0) }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
+}
