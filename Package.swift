@@ -53,6 +53,15 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["LuaEmbedder"]
         ),
+        .executableTarget(
+            name: "OpenAPIEmbedder",
+            path: "Plugins/OpenAPIEmbedder"
+        ),
+        .plugin(
+            name: "EmbedOpenAPIDocument",
+            capability: .buildTool(),
+            dependencies: ["OpenAPIEmbedder"]
+        ),
         .target(
             name: "SluiceCore",
             dependencies: [
@@ -83,7 +92,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["EmbedOpenAPIDocument"]
         ),
         .executableTarget(
             name: "sluice",
