@@ -4,7 +4,7 @@ SWIFT    ?= swift
 PACKAGES := redis-server libhiredis-dev pkg-config docker-compose
 BIN       = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench fuzz check clean
 
 deps:
 	@scripts/install-deps.sh $(PACKAGES)
@@ -31,5 +31,10 @@ bench:
 	bench/checkpoints
 	bench/approvals
 
+# schemathesis against `sluice serve` with openapi.yaml, then `sluice check`: FUZZ=short
+# (default, bounded) or FUZZ=long. See README → Fuzzing. Needs python3 (venv in .build-fuzz/).
+fuzz: deps
+	FUZZ=$(or $(FUZZ),short) scripts/fuzz.sh
+
 clean:
-	rm -rf .build .build-bench .sluice
+	rm -rf .build .build-bench .build-fuzz .sluice

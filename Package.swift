@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Test-only: parse and validate openapi.yaml against the router (OpenAPIContractTests).
+        .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -54,6 +57,15 @@ let package = Package(
             name: "EmbedLuaScripts",
             capability: .buildTool(),
             dependencies: ["LuaEmbedder"]
+        ),
+        .executableTarget(
+            name: "OpenAPIEmbedder",
+            path: "Plugins/OpenAPIEmbedder"
+        ),
+        .plugin(
+            name: "EmbedOpenAPIDocument",
+            capability: .buildTool(),
+            dependencies: ["OpenAPIEmbedder"]
         ),
         .target(
             name: "SluiceCore",
@@ -88,7 +100,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["EmbedOpenAPIDocument"]
         ),
         .executableTarget(
             name: "sluice",
@@ -123,6 +136,8 @@ let package = Package(
                 "SluiceServer", "SluiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "OpenAPIKit", package: "OpenAPIKit"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ]

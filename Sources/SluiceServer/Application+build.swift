@@ -50,6 +50,7 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)
     let storage = Storage(redis: dependencies.redis, configuration: dependencies.configuration)
     OperationsController(redis: dependencies.redis, registry: dependencies.registry, approvals: ApprovalStore(storage)).addRoutes(to: router)
+    OpenAPIDocumentController().addRoutes(to: router)
     let instances = InstanceStore(storage)
     SequencesController(store: sequences).addRoutes(to: router)
     InstancesController(instances: instances, sequences: sequences, contextMaxBytes: dependencies.configuration.contextMaxBytes)
