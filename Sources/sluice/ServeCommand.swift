@@ -52,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw StartupFailure.exit(error)
         }
 
+        APIKeys.warnIfOpen(apiKeys, logger: logger)
         let wakes = WakeRegistry()
         services += EngineServices.make(
             configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, sweeper: !noSweeper,

@@ -23,14 +23,13 @@ public struct APIKeyReloader: Service {
 }
 
 /// Start-up of authentication: the keys file read (a bad one stops the process, naming the
-/// entry), `SLUICE_REQUIRE_AUTH` enforced, and the open-mode warning.
+/// entry), `SLUICE_REQUIRE_AUTH` enforced, and the open-mode warning (once the process is up).
 public enum APIKeys {
     public static func load(_ configuration: SluiceConfiguration, logger: Logger) throws(ConfigurationError) -> APIKeyRing {
         guard let path = configuration.apiKeysFile else {
             if configuration.requireAuth {
                 throw ConfigurationError(variable: "SLUICE_REQUIRE_AUTH", message: "is true but no SLUICE_API_KEYS_FILE is set: refusing to serve an open API")
             }
-            logger.warning("no API keys configured (SLUICE_API_KEYS_FILE): the API is open to anyone who can reach it")
             return .open()
         }
         do {
@@ -40,5 +39,10 @@ public enum APIKeys {
         } catch {
             throw ConfigurationError(variable: "SLUICE_API_KEYS_FILE", message: "\(path) \(error.message)")
         }
+    }
+
+    public static func warnIfOpen(_ ring: APIKeyRing, logger: Logger) {
+        guard ring.isOpen else { return }
+        logger.warning("no API keys configured (SLUICE_API_KEYS_FILE): the API is open to anyone who can reach it")
     }
 }
