@@ -10,6 +10,7 @@ import Testing
 /// tenant's instance; and api.md's who-did-what: every change records the key that caused it.
 @Suite struct TenantIsolationTests {
     static func as_(_ name: String) -> HTTPFields { [.authorization: "Bearer \(AccessKeys.key(name).secret)"] }
+    static let admin = ["Authorization": "Bearer \(AccessKeys.key("admin").secret)"]
     static func apiKey(_ name: String) -> HTTPFields { [HTTPField.Name("X-API-Key")!: AccessKeys.key(name).secret] }
 
     /// Sequence `gate` (a gate then a worker step `job`) usable by every tenant, and one
@@ -36,8 +37,14 @@ import Testing
             let forbidden = try await client.call(.get, "/instances", headers: Self.as_("worker"))
             #expect(forbidden.status == .forbidden)
             #expect(forbidden.json["code"] == "forbidden")
-            let metrics = try await client.call(.get, "/metrics", headers: Self.as_("admin"))
-            #expect(metrics.status == .ok)
+            // Each refusal is counted by reason.
+            let metrics = try await client.client.execute(uri: "/metrics", method: .get, headers: Self.as_("admin")) { response in
+                (response.status, String(buffer: response.body))
+            }
+            #expect(metrics.0 == .ok)
+            for reason in ["unknown_key", "missing_key", "forbidden"] {
+                #expect(metrics.1.contains("sluice_auth_failures_total{reason=\"\(reason)\"}"), "\(reason) in \(metrics.1)")
+            }
         }
     }
 
@@ -141,17 +148,17 @@ import Testing
             #expect(instance["decisions"]?.arrayValue?.first?["decided_by"] == "approver-acme")
             #expect(try await client.post("/instances/g-1/signals", ["signal_type": "cancel"], headers: Self.as_("ops-globex")).status == .ok)
 
-            let acme = try await SSEClient.read(port: port, path: "/instances/a-1/stream", timeout: .seconds(3)) { $0.events.count >= 4 }
+            let acme = try await SSEClient.read(port: port, path: "/instances/a-1/stream", headers: Self.admin, timeout: .seconds(5)) { $0.events.count >= 6 }
             let created = try #require(acme.events.first)
             #expect(created.event == "state" && created.data.contains(#""by":"ops-acme""#), "\(acme.events)")
             let output = try #require(acme.events.first { $0.event == "output" })
             #expect(output.data.contains(#""by":"approver-acme""#), "\(output)")
             #expect(acme.events.contains { $0.event == "state" && $0.data.contains(#""state":"scheduled""#) && $0.data.contains(#""by":"approver-acme""#) })
-            let globex = try await SSEClient.read(port: port, path: "/instances/g-1/stream", timeout: .seconds(5))
+            let globex = try await SSEClient.read(port: port, path: "/instances/g-1/stream", headers: Self.admin, timeout: .seconds(5))
             #expect(globex.events.contains { $0.data.contains(#""state":"cancelled""#) && $0.data.contains(#""by":"ops-globex""#) }, "\(globex.events)")
 
             // The approvals stream's `removed` events say who decided or cancelled.
-            let queue = try await SSEClient.read(port: port, path: "/approvals/stream", timeout: .seconds(3)) { $0.events.count >= 4 }
+            let queue = try await SSEClient.read(port: port, path: "/approvals/stream", headers: Self.admin, timeout: .seconds(5)) { $0.events.count >= 4 }
             let removed = queue.events.filter { $0.event == "removed" }
             #expect(removed.contains { $0.data.contains(#""reason":"decided""#) && $0.data.contains(#""by":"approver-acme""#) }, "\(queue.events)")
             #expect(removed.contains { $0.data.contains(#""reason":"cancelled""#) && $0.data.contains(#""by":"ops-globex""#) }, "\(queue.events)")
