@@ -188,6 +188,7 @@ enum AccessKeys {
     /// One request over HTTP; streams are read until they end (instance streams of finished
     /// instances) or only to their head (the approvals stream never ends).
     static func call(port: Int, method: HTTPMethod, path: String, body: String?, key: String?) async throws -> Outcome {
+        if path.hasPrefix("/approvals/stream") { return try await streamHead(port: port, path: path, key: key) }
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
@@ -197,20 +198,29 @@ enum AccessKeys {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let status = Int(response.status.code)
-        var text = ""
-        if path.hasPrefix("/approvals/stream"), status == 200 {
-            // It never ends: the head says enough; cancelling the read ends the request.
-            let reading = Task { for try await _ in response.body {} }
-            reading.cancel()
-            _ = await reading.result
-        } else {
-            text = String(buffer: try await response.body.collect(upTo: 1 << 22))
-        }
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
         #expect(status < 500, "\(method) \(path): \(status) \(text)")
         if status >= 400 {
             let json = try JSONValue.parse(Array(text.utf8))
             #expect(json["error"]?.stringValue != nil && json["code"]?.stringValue != nil, "\(path): error body \(text)")
         }
+        return outcome(status, text)
+    }
+
+    /// The approvals stream never ends: its status line says enough. A plain socket reads the
+    /// head and closes (an HTTP client would keep the endless response, and its connection).
+    static func streamHead(port: Int, path: String, key: String?) async throws -> Outcome {
+        let socket = try SlowReaderTests.SlowSocket(port: port)
+        socket.widen()
+        let auth = key.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        socket.send("GET \(path) HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\(auth)\r\n")
+        let head = await SlowReaderTests.blocking { socket.receive(4096) ?? "" }
+        let status = Int(head.dropFirst("HTTP/1.1 ".count).prefix(3)) ?? 0
+        #expect(status != 0, "no status line from \(path): \(head)")
+        return outcome(status, head)
+    }
+
+    static func outcome(_ status: Int, _ text: String) -> Outcome {
         switch status {
         case 401: return .unauthorized
         case 403: return .forbidden
