@@ -7,10 +7,13 @@ public struct APIKey: Sendable, Equatable {
     public var principal: Principal
     /// SHA-256 of the key.
     public var digest: [UInt8]
+    /// The key in clear starts with `CHANGE-ME`: a placeholder shipped with the compose files.
+    public var isPlaceholder: Bool
 
-    public init(principal: Principal, digest: [UInt8]) {
+    public init(principal: Principal, digest: [UInt8], isPlaceholder: Bool = false) {
         self.principal = principal
         self.digest = digest
+        self.isPlaceholder = isPlaceholder
     }
 
     public static func digest(of key: some Sequence<UInt8>) -> [UInt8] {

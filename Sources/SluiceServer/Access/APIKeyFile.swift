@@ -77,12 +77,14 @@ public enum APIKeyFile {
         default: throw Failure(message: "\(label): handlers must be a list of handler names")
         }
         let digest: [UInt8]
+        var placeholder = false
         switch (object["key"], object["key_sha256"]) {
         case (.string(let key)?, nil):
             guard key.utf8.count >= minimumKeyLength, key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
                 throw Failure(message: "\(label): key must be at least \(minimumKeyLength) visible ASCII characters")
             }
             digest = APIKey.digest(of: key.utf8)
+            placeholder = key.hasPrefix("CHANGE-ME")
         case (nil, .string(let hex)?):
             guard let bytes = bytes(hex: hex), bytes.count == 32 else {
                 throw Failure(message: "\(label): key_sha256 must be 64 hex digits (the SHA-256 of the key)")
@@ -91,7 +93,7 @@ public enum APIKeyFile {
         default:
             throw Failure(message: "\(label): exactly one of key or key_sha256 is required")
         }
-        return APIKey(principal: Principal(name: name, role: role, tenant: tenant, handlers: handlers), digest: digest)
+        return APIKey(principal: Principal(name: name, role: role, tenant: tenant, handlers: handlers), digest: digest, isPlaceholder: placeholder)
     }
 
     static func bytes(hex: String) -> [UInt8]? {

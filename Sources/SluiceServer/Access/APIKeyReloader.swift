@@ -35,6 +35,10 @@ public enum APIKeys {
         do {
             let ring = try APIKeyRing.load(path: path)
             logger.info("API keys loaded", metadata: ["file": "\(path)", "keys": "\(ring.count)"])
+            if !ring.placeholderNames.isEmpty {
+                logger.warning("API keys still set to the shipped CHANGE-ME placeholders: replace them before exposing the API",
+                               metadata: ["keys": "\(ring.placeholderNames.joined(separator: ", "))"])
+            }
             return ring
         } catch {
             throw ConfigurationError(variable: "SLUICE_API_KEYS_FILE", message: "\(path) \(error.message)")

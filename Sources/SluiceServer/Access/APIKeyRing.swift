@@ -26,6 +26,9 @@ public final class APIKeyRing: Sendable {
 
     public var count: Int { keys.withLockedValue(\.count) }
 
+    /// Names of keys still set to a shipped placeholder (`CHANGE-ME…`): logged at start.
+    public var placeholderNames: [String] { keys.withLockedValue { $0.filter(\.isPlaceholder).map(\.principal.name) } }
+
     /// The key's principal, or nil when no key matches. Every configured key is compared (in
     /// constant time each), so the time taken says nothing about which one came close.
     public func authenticate(_ presented: some Collection<UInt8>) -> Principal? {
