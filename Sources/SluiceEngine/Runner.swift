@@ -13,6 +13,10 @@ import SluiceRedis
 /// runner leases, hints missed during a reconnect) is found by scanning the partitions' ready
 /// queues: at the earliest due time, after a full batch, or every `idleMilliseconds` — an idle
 /// runner costs one pipelined round trip per `idleMilliseconds`.
+///
+/// Stopping (graceful shutdown or cancellation) stops claiming and interrupts the steps in
+/// flight; each instance this runner holds is handed back to the ready queue, due now
+/// (`EngineStore.release`), so another runner takes it at once instead of after the lease.
 public final class Runner: Service, Sendable {
     let engine: EngineStore
     let sequences: SequenceStore
@@ -31,6 +35,9 @@ public final class Runner: Service, Sendable {
     private let hints = NIOLockedValueBox<[String]>([])
     private let inFlight = NIOLockedValueBox(0)
     private let slotFreed = Doorbell()
+    private let stopping = NIOLockedValueBox(false)
+    /// Instances handed back while stopping (logged once stopped).
+    private let released = NIOLockedValueBox(0)
 
     public init(
         engine: EngineStore, sequences: SequenceStore, tasks: TaskStore, approvals: ApprovalStore, handlers: BuiltinHandlers = BuiltinHandlers(),
@@ -62,15 +69,24 @@ public final class Runner: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
+        await withTaskCancellationOrGracefulShutdownHandler {
             await self.loop()
+        } onCancelOrGracefulShutdown: {
+            self.stopping.withLockedValue { $0 = true }
+            self.doorbell.ring()
+            self.slotFreed.ring()
         }
+        logger.info("runner stopped", metadata: ["released": "\(released.withLockedValue { $0 })"])
     }
+
+    private var isStopping: Bool { stopping.withLockedValue { $0 } || Task.isCancelled }
 
     func loop() async {
         await withDiscardingTaskGroup { group in
+            // Stopping: the steps in flight are interrupted and hand their instances back.
+            defer { group.cancelAll() }
             var nextScan = ContinuousClock.now
-            while !Task.isCancelled {
+            while !isStopping {
                 var ids = hints.withLockedValue { hints in
                     defer { hints.removeAll(keepingCapacity: true) }
                     return hints
@@ -94,7 +110,7 @@ public final class Runner: Service, Sendable {
                 }
                 var seen = Set<String>()
                 for id in ids where seen.insert(id).inserted {
-                    await acquireSlot()
+                    guard await acquireSlot() else { break }
                     group.addTask {
                         await self.process(id)
                         self.releaseSlot()
@@ -109,16 +125,18 @@ public final class Runner: Service, Sendable {
         }
     }
 
-    private func acquireSlot() async {
-        while true {
+    /// False when the runner is stopping (no more claims).
+    private func acquireSlot() async -> Bool {
+        while !isStopping {
             let granted = inFlight.withLockedValue { count -> Bool in
                 guard count < concurrency else { return false }
                 count += 1
                 return true
             }
-            if granted { return }
+            if granted { return true }
             await slotFreed.wait(upTo: 100)
         }
+        return false
     }
 
     private func releaseSlot() {
@@ -129,7 +147,8 @@ public final class Runner: Service, Sendable {
     /// Claims one instance and runs its blocks until it completes, fails, sleeps, or loses the lease.
     func process(_ id: String) async {
         do {
-            guard let claim = try await engine.claim(id, nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: leaseMilliseconds) else { return }
+            guard !Task.isCancelled,
+                  let claim = try await engine.claim(id, nowMilliseconds: Clock.nowMilliseconds(), leaseMilliseconds: leaseMilliseconds) else { return }
             try await runBlocks(claim)
         } catch let error as SluiceError {
             logger.debug("runner: commit refused", metadata: ["instance": "\(id)", "reason": "\(error)"])
@@ -148,6 +167,8 @@ public final class Runner: Service, Sendable {
         }
         let blocks = stored.definition.blocks
         while true {
+            // Cancelled: this runner is stopping. The next block is for another runner.
+            if Task.isCancelled { return try await release(instance, claim.epoch) }
             let index = instance.blockIndex
             guard index < blocks.count else {
                 _ = try await commit(instance, claim.epoch, .init(mode: .complete, nextIndex: index, nextBlock: nil))
@@ -209,6 +230,10 @@ public final class Runner: Service, Sendable {
                     return
                 }
                 let outcome = await runStep(step, params: params, holding: instance.id, epoch: claim.epoch)
+                if case .failure = outcome, Task.isCancelled {
+                    // Interrupted because this runner is stopping: not an attempt of the step.
+                    return try await release(instance, claim.epoch)
+                }
                 let now = Clock.nowMilliseconds()
                 switch outcome {
                 case .output(let value, let patch):
@@ -300,6 +325,14 @@ public final class Runner: Service, Sendable {
             }
         }
         return nil
+    }
+
+    /// Hands the instance back to the ready queue, due now (a stopping runner).
+    func release(_ instance: Instance, _ epoch: Int) async throws {
+        if try await engine.release(instance.id, epoch: epoch, nowMilliseconds: Clock.nowMilliseconds()) {
+            released.withLockedValue { $0 += 1 }
+            logger.debug("runner stopping: instance handed back", metadata: ["instance": "\(instance.id)"])
+        }
     }
 
     @discardableResult

@@ -5,7 +5,8 @@ import SluiceCore
 /// The sweeper loop: every `intervalMilliseconds` it acts on passed approval deadlines
 /// (escalate, choose or fail), runs escalation tasks of built-in handlers, and re-queues worker
 /// tasks whose lease expired. Any number of sweepers may run: each action is a compare-and-move
-/// script, so it happens once.
+/// script, so it happens once. Stopping (graceful shutdown) cancels the pass in progress; an
+/// escalation it interrupts is handed back, due now, for another sweeper.
 public final class Sweeper: Service, Sendable {
     let tasks: TaskStore
     let approvals: ApprovalStore
@@ -55,14 +56,20 @@ public final class Sweeper: Service, Sendable {
     /// Escalations whose handler is built in (e.g. `http_request` to a chat webhook) run here,
     /// leased like worker tasks so that each runs once, or again only if this sweeper dies.
     func runBuiltinEscalations() async throws {
-        while true {
+        while !Task.isCancelled {
             let leased = try await tasks.leaseBuiltinEscalations(worker: worker, limit: 32, nowMilliseconds: Clock.nowMilliseconds())
             if leased.isEmpty { return }
             await withTaskGroup(of: Void.self) { group in
                 for task in leased {
                     group.addTask {
+                        let outcome = await self.handlers.run(task.id.handler, params: task.params)
+                        if case .failure = outcome, Task.isCancelled {
+                            // Interrupted because this sweeper is stopping: not an attempt.
+                            await self.release(task)
+                            return
+                        }
                         let result: TaskStore.Result
-                        switch await self.handlers.run(task.id.handler, params: task.params) {
+                        switch outcome {
                         case .output(let output, _), .sleep(_, let output): result = .completed(output: output, contextPatch: [:])
                         case .failure(let message, let retryable): result = .failed(message: message, retryable: retryable)
                         }
@@ -74,6 +81,16 @@ public final class Sweeper: Service, Sendable {
                     }
                 }
             }
+        }
+    }
+
+    func release(_ task: TaskStore.LeasedTask) async {
+        do {
+            if try await tasks.release(task.id, worker: worker, nowMilliseconds: Clock.nowMilliseconds()) {
+                logger.info("sweeper stopping: escalation handed back", metadata: ["task": "\(task.id.text)"])
+            }
+        } catch {
+            logger.warning("escalation not handed back (its lease will expire)", metadata: ["task": "\(task.id.text)", "error": "\(error)"])
         }
     }
 }

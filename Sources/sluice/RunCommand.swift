@@ -43,8 +43,7 @@ enum BackgroundProcess {
         } catch { throw StartupFailure.exit(error) }
         let engine = EngineServices.make(
             configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: runner, sweeper: sweeper, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: engine.services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ProcessLifecycle.group(engine.services, configuration: configuration, logger: logger)
         logger.info("started", metadata: ["redis": "\(redisConfiguration.address)", "runner": "\(runner)", "sweeper": "\(sweeper)"])
         try await group.run()
         redis.shutdown()

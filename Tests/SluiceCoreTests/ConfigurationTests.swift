@@ -13,6 +13,7 @@ import Testing
         #expect(c.checkpointCap == 100 && c.checkpointMaxBytes == 1_048_576 && c.contextMaxBytes == 262_144)
         #expect(c.sseKeepaliveSeconds == 15 && c.sseMaxStreams == 20_000)
         #expect(c.taskLeaseMilliseconds == 30_000 && c.sweepIntervalMilliseconds == 250 && c.redisTimeoutMilliseconds == 2_000)
+        #expect(c.shutdownGraceMilliseconds == 10_000)
         #expect(c.logFormat == .text)
     }
 
@@ -37,6 +38,7 @@ import Testing
         ("SLUICE_REDIS_URL", "mysql://x", "unsupported Redis URL"),
         ("SLUICE_KEY_PREFIX", "a{b}", "must be 1-64 characters"),
         ("SLUICE_REDIS_TIMEOUT_MS", "-5", "between"),
+        ("SLUICE_SHUTDOWN_GRACE_MS", "soon", "must be an integer"),
         ("SLUICE_TYPO", "1", "not a known setting"),
     ])
     func badValuesNameTheVariable(variable: String, value: String, fragment: String) {

@@ -70,7 +70,7 @@ import Testing
             try await client.post("/instances", ["sequence_id": "tailed", "id": "tail-1"])
             let directory = ServeCommandTests.temporaryDirectory()
             let (tail, _) = try ServeCommandTests.launch(
-                ["tail", "tail-1", "--server", "http://127.0.0.1:\(port)", "--plain"], environment: [:], in: directory)
+                ["tail", "tail-1", "--server", "http://127.0.0.1:\(port)", "--plain"], environment: TestAuth.commandEnvironment, in: directory)
             defer { tail.terminate(signal: SIGKILL) }
             let task = try #require(try await client.post("/workers/tasks/poll", ["handler": "remote", "worker_id": "w", "wait_ms": 10_000]).json.arrayValue?.first)
             try await client.post("/workers/tasks/\(task["task_id"]!.stringValue!)/complete", ["worker_id": "w", "output": ["paid": 1]])
@@ -81,7 +81,7 @@ import Testing
             #expect(lines.last == "done    completed", "\(lines)")
 
             let (missing, _) = try ServeCommandTests.launch(
-                ["tail", "nope", "--server", "http://127.0.0.1:\(port)", "--plain"], environment: [:], in: ServeCommandTests.temporaryDirectory())
+                ["tail", "nope", "--server", "http://127.0.0.1:\(port)", "--plain"], environment: TestAuth.commandEnvironment, in: ServeCommandTests.temporaryDirectory())
             #expect(await missing.exitStatus(timeoutMilliseconds: 20_000) == 4)
         }
     }

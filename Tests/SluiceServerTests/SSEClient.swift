@@ -18,6 +18,8 @@ struct SSEClient {
         var headers: [String: String]
         var events: [Event]
         var comments: [String]
+        /// The last `retry:` reconnection delay the server asked for (ms).
+        var retry: Int? = nil
     }
 
     static func read(
@@ -74,6 +76,8 @@ struct SSEClient {
                 } else if line.hasPrefix(":") {
                     result.comments.append(line.dropFirst().trimmingCharacters(in: .whitespaces))
                     if stop(result) { break reading }
+                } else if line.hasPrefix("retry: ") {
+                    result.retry = Int(line.dropFirst(7))
                 } else if line.hasPrefix("id: ") {
                     current.id = String(line.dropFirst(4))
                 } else if line.hasPrefix("event: ") {

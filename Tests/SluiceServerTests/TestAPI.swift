@@ -28,6 +28,9 @@ enum TestAuth {
 
     /// The header a default test client sends.
     static var headers: [(String, String)] { enabled ? [("Authorization", "Bearer \(adminKey)")] : [] }
+
+    /// The environment of a client command (`sluice tail`, `approvals`, `approve`): the admin key.
+    static var commandEnvironment: [String: String] { enabled ? ["SLUICE_API_KEY": adminKey] : [:] }
 }
 
 /// A test's own API: the real application over the shared test Redis, with a unique key prefix.

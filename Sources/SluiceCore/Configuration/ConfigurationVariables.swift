@@ -81,6 +81,10 @@ extension SluiceConfiguration {
               summary: "a request waiting on Redis longer gets 503") { c, v throws(ConfigurationError) in
             c.redisTimeoutMilliseconds = try integer(v, "SLUICE_REDIS_TIMEOUT_MS", in: 10...600_000)
         },
+        .init(name: "SLUICE_SHUTDOWN_GRACE_MS", flag: "shutdown-grace-ms", defaultValue: "10000",
+              summary: "on SIGTERM/SIGINT, how long in-flight requests may take before the process cancels them and exits") { c, v throws(ConfigurationError) in
+            c.shutdownGraceMilliseconds = try integer(v, "SLUICE_SHUTDOWN_GRACE_MS", in: 0...600_000)
+        },
         .init(name: "SLUICE_HTTP_ALLOW", flag: "http-allow", defaultValue: "(public addresses only)",
               summary: "hosts, addresses and CIDR networks http_request may reach besides public addresses, comma-separated; * for any") { c, v throws(ConfigurationError) in
             c.httpAllow = try EgressPolicy(parsing: v)

@@ -27,6 +27,9 @@ public struct SluiceConfiguration: Sendable, Equatable {
     public var taskLeaseMilliseconds = 30_000
     public var sweepIntervalMilliseconds = 250
     public var redisTimeoutMilliseconds = 2_000
+    /// How long a stopping process (SIGTERM, SIGINT) waits for in-flight requests and for its
+    /// runner and sweeper to hand back what they hold before it cancels them and exits.
+    public var shutdownGraceMilliseconds = 10_000
     /// Where `http_request` may connect beyond public addresses (`SLUICE_HTTP_ALLOW`).
     public var httpAllow = EgressPolicy()
     public var logFormat = LogFormat.text

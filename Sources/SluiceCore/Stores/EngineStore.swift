@@ -90,6 +90,17 @@ public struct EngineStore: StorageBacked {
         return try reply.throwingServerError().int == 1
     }
 
+    /// A stopping runner hands the instance back, due now (`release_instance.lua`); false when
+    /// it no longer held it (a newer claim, a cancel, an expired lease): then nothing changes.
+    @discardableResult
+    public func release(_ id: String, epoch: Int, nowMilliseconds: Int64) async throws -> Bool {
+        let p = keys.partition(of: id)
+        let reply = try await redis.run(
+            LuaScripts.releaseInstance, keys: [keys.instance(id), keys.leases(p), keys.ready(p), keys.wakeChannel(p)],
+            arguments: [.init(id), .init(epoch), .init(String(nowMilliseconds))])
+        return try reply.throwingServerError().int == 1
+    }
+
     /// How a block's result is committed.
     public enum CommitMode: String, Sendable {
         /// Keep running: the same runner goes on with the next block (lease extended).

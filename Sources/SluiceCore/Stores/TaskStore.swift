@@ -146,6 +146,19 @@ public struct TaskStore: StorageBacked {
         return Int64(try Self.check(reply).int ?? 0)
     }
 
+    /// A stopping sweeper hands back a task it leased, queued again due now (`release_task.lua`);
+    /// false when it no longer held it (then nothing changes).
+    @discardableResult
+    public func release(_ task: TaskID, worker: String, nowMilliseconds: Int64) async throws -> Bool {
+        let p = keys.partition(of: task.instanceId)
+        let queues = self.queues(task)
+        let reply = try await redis.run(
+            LuaScripts.releaseTask,
+            keys: [keys.instance(task.instanceId), queues.handler, keys.taskLeases(p), queues.tenant, keys.wakeChannel(p)],
+            arguments: [.init(task.text), .init(worker), .init(String(nowMilliseconds)), .init(task.handler)])
+        return try reply.throwingServerError().int == 1
+    }
+
     public enum Result: Sendable {
         case completed(output: JSONValue, contextPatch: [String: JSONValue])
         case failed(message: String, retryable: Bool)

@@ -7,8 +7,14 @@ import SluiceRedis
 /// The background services of a process: the one pub/sub subscription to the partitions'
 /// wake channels, and (when enabled) the runner and sweeper loops.
 public struct EngineServices {
-    public var services: [any Service]
+    /// The pub/sub subscription: wake-ups for streams, long-polls and the runner.
+    public var subscription: any Service
+    /// The runner and sweeper loops (those enabled).
+    public var loops: [any Service]
     public let doorbell: Doorbell
+
+    /// In start order; a `ServiceGroup` stops them in reverse (the loops before the subscription).
+    public var services: [any Service] { [subscription] + loops }
 
     public static func make(
         configuration: SluiceConfiguration, redisConfiguration: RedisConfiguration, redis: RedisClient,
@@ -46,11 +52,11 @@ public struct EngineServices {
                     wakes.wake(text)
                 }
             })
-        var services: [any Service] = [subscriber]
-        if let loop { services.append(loop) }
+        var loops: [any Service] = []
+        if let loop { loops.append(loop) }
         if sweeper {
-            services.append(Sweeper(tasks: tasks, approvals: approvals, handlers: handlers, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
+            loops.append(Sweeper(tasks: tasks, approvals: approvals, handlers: handlers, intervalMilliseconds: configuration.sweepIntervalMilliseconds, logger: Logger(label: "sluice.sweeper")))
         }
-        return EngineServices(services: services, doorbell: doorbell)
+        return EngineServices(subscription: subscriber, loops: loops, doorbell: doorbell)
     }
 }

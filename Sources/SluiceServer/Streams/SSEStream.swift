@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 import SluiceEngine
 
 /// What one read of a stream produced: the SSE text to send, whether the stream is over, and
@@ -15,9 +16,14 @@ struct SSEStep: Sendable {
 /// The loop every SSE route shares: it holds one slot of the process-wide cap, writes what each
 /// read produced before reading more (so a slow client holds one batch in memory at most),
 /// waits between reads on a wake-up for `wakeKey` or `poll_ms`, sends keepalives when idle, and
-/// notices a departed client at once.
+/// notices a departed client at once. When the process shuts down gracefully it ends at once
+/// with a `retry:` hint, so the client reconnects (to another process, with `Last-Event-ID`)
+/// instead of holding the shutdown up.
 enum SSEStream {
     static let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no"]
+    /// The reconnection delay a stream ended by a shutdown asks its client for (SSE `retry:`).
+    static let shutdownRetryMilliseconds = 1000
+    static let shutdownText = ": server shutting down, reconnect\nretry: \(shutdownRetryMilliseconds)\n\n"
 
     /// `step` reads once from `state` (true as its second argument after a wake-up, and for the
     /// first read); 503 when the process has no stream slot left.
@@ -37,28 +43,38 @@ enum SSEStream {
             defer { unregister() }
             // A client that goes away is noticed at once (not at the next keepalive write).
             let clientGone = NIOLockedValueBox(false)
+            let shuttingDown = NIOLockedValueBox(false)
             try await request.body.consumeWithInboundCloseHandler { _ in
-                var state = initial
-                // Something to flush at once: the response head goes out with it, so clients (and
-                // proxies) see the stream open even when no event is due yet.
-                try await writer.write(ByteBuffer(string: ": stream open\n\n"))
-                var lastWrite = ContinuousClock.now
-                var woken = true
-                while !clientGone.withLockedValue({ $0 }) {
-                    let result = try await step(&state, woken)
-                    if !result.text.isEmpty {
-                        try await writer.write(ByteBuffer(string: result.text))
-                        lastWrite = .now
+                try await withGracefulShutdownHandler {
+                    var state = initial
+                    // Something to flush at once: the response head goes out with it, so clients (and
+                    // proxies) see the stream open even when no event is due yet.
+                    try await writer.write(ByteBuffer(string: ": stream open\n\n"))
+                    var lastWrite = ContinuousClock.now
+                    var woken = true
+                    while !clientGone.withLockedValue({ $0 }) {
+                        if shuttingDown.withLockedValue({ $0 }) {
+                            try await writer.write(ByteBuffer(string: shutdownText))
+                            break
+                        }
+                        let result = try await step(&state, woken)
+                        if !result.text.isEmpty {
+                            try await writer.write(ByteBuffer(string: result.text))
+                            lastWrite = .now
+                        }
+                        if result.finished { break }
+                        if result.lagging { continue }  // drain before waiting
+                        let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
+                        if sinceWrite >= keepalive {
+                            try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                            lastWrite = .now
+                            continue
+                        }
+                        woken = await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
                     }
-                    if result.finished { break }
-                    if result.lagging { continue }  // drain before waiting
-                    let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
-                    if sinceWrite >= keepalive {
-                        try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
-                        lastWrite = .now
-                        continue
-                    }
-                    woken = await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
+                } onGracefulShutdown: {
+                    shuttingDown.withLockedValue { $0 = true }
+                    doorbell.ring()
                 }
             } onInboundClosed: {
                 clientGone.withLockedValue { $0 = true }

@@ -1,4 +1,6 @@
 import Hummingbird
+import NIOConcurrencyHelpers
+import ServiceLifecycle
 import SluiceCore
 import SluiceEngine
 
@@ -30,15 +32,25 @@ struct WorkersController {
         let doorbell = Doorbell()
         let unregister = wakes.register("~tasks:" + handler, doorbell)
         defer { unregister() }
-        while true {
-            let leased = try await tasks.lease(handler: handler, worker: worker, limit: limit, for: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
-            let left = deadline - ContinuousClock.now
-            if !leased.isEmpty || left <= .zero {
-                return JSONValue.array(leased.map(Self.json)).response(status: .ok)
+        // A process shutting down answers a waiting poll at once with [] (and leases nothing
+        // more), so the worker polls another process instead of holding the shutdown up.
+        let shuttingDown = NIOLockedValueBox(false)
+        return try await withGracefulShutdownHandler {
+            while true {
+                if shuttingDown.withLockedValue({ $0 }) { return JSONValue.array([]).response(status: .ok) }
+                let leased = try await tasks.lease(
+                    handler: handler, worker: worker, limit: limit, for: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
+                let left = deadline - ContinuousClock.now
+                if !leased.isEmpty || left <= .zero {
+                    return JSONValue.array(leased.map(Self.json)).response(status: .ok)
+                }
+                // Long-poll: wait for a task of this handler to be queued anywhere (or the fallback).
+                let leftMilliseconds = max(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 1)
+                _ = await doorbell.wait(upTo: min(Self.fallbackMilliseconds, leftMilliseconds))
             }
-            // Long-poll: wait for a task of this handler to be queued anywhere (or the fallback).
-            let leftMilliseconds = max(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 1)
-            _ = await doorbell.wait(upTo: min(Self.fallbackMilliseconds, leftMilliseconds))
+        } onGracefulShutdown: {
+            shuttingDown.withLockedValue { $0 = true }
+            doorbell.ring()
         }
     }
 
