@@ -57,7 +57,7 @@ if string.find(task, '~x', 1, true) then
     redis.call('HSET', inst, 'esc_attempt', attempt + 1, 'esc_worker', '')
     redis.call('ZADD', tasks, now + 1000 * 2 ^ (attempt - 1), task)
   else
-    redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker')
+    redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker', 'esc_queue')
   end
   return e[4]
 end
@@ -86,6 +86,7 @@ end
 
 local function finish(final, err)
   clear_task()
+  drop_escalation(inst, tasklease)
   redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
   redis.call('ZREM', ready, id)
   state_event(ev, maxlen, id, final, by)

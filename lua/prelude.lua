@@ -70,3 +70,32 @@ end
 local function wake_ready(channel, id)
   redis.call('SPUBLISH', channel, id .. '|r')
 end
+
+-- Ends the instance's open worker task: out of the queues dispatch_task put it in (its
+-- handler's, and its tenant's; `task_queues`) and out of the task leases, its fields cleared. A
+-- worker still holding it is fenced (complete, fail and heartbeat find no matching task_id).
+local function drop_task(inst, tasklease)
+  local f = redis.call('HMGET', inst, 'task_id', 'task_queues')
+  if not f[1] then return end
+  redis.call('ZREM', tasklease, f[1])
+  for queue in string.gmatch(f[2] or '', '[^\n]+') do redis.call('ZREM', queue, f[1]) end
+  redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
+    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues')
+end
+
+-- The same for the instance's escalation task (queued by timeout_gate in `esc_queue`).
+local function drop_escalation(inst, tasklease)
+  local f = redis.call('HMGET', inst, 'esc_task', 'esc_queue')
+  if not f[1] then return end
+  redis.call('ZREM', tasklease, f[1])
+  if f[2] then redis.call('ZREM', f[2], f[1]) end
+  redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker', 'esc_queue')
+end
+
+-- An instance that finishes (completed, failed, cancelled) or is deleted leaves no task behind:
+-- nothing is handed out for it again, and no queue or lease keeps an entry naming it once its
+-- keys have expired.
+local function drop_tasks(inst, tasklease)
+  drop_task(inst, tasklease)
+  drop_escalation(inst, tasklease)
+end

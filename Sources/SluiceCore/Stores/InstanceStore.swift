@@ -106,8 +106,8 @@ public struct InstanceStore: StorageBacked {
         let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p)]
         let reply = try await redis.run(
             LuaScripts.deleteInstance,
-            keys: [keys.instance(id), keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p)]
-                + own + indexes,
+            keys: [keys.instance(id), keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p),
+                   keys.taskLeases(p)] + own + indexes,
             arguments: [.init(id), .init(own.count), .init(storage.approvalStreamMaxLength), .init(caller.scope), .init(caller.name)])
         guard let deleted = try reply.throwingServerError().int else {
             throw RedisClientError(.unexpectedReply, "delete_instance returned \(reply)")

@@ -1,0 +1,107 @@
+import Foundation
+import SluiceCore
+import SluiceRedis
+import SluiceTestSupport
+import Testing
+
+/// Nothing of an instance outlives it: deleting, cancelling or finishing an instance ends its
+/// worker and escalation tasks in the same script, and `sluice check` finds nothing afterwards.
+@Suite struct LeftoverTests {
+    func check(_ api: TestAPI) async throws -> [String] {
+        try await ConsistencyCheck(redis: api.redis, keys: api.keys).run().findings.map(\.description)
+    }
+
+    /// Members of a zset.
+    func members(_ api: TestAPI, _ key: String) async throws -> [String] {
+        (try await api.redis.execute("ZRANGE", key, "0", "-1").throwingServerError().array ?? []).compactMap(\.string)
+    }
+
+    /// Waits until the zset holds `count` members; returns them.
+    func waitForMembers(_ api: TestAPI, _ key: String, count: Int) async throws -> [String] {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var found: [String] = []
+        while ContinuousClock.now < deadline {
+            found = try await members(api, key)
+            if found.count == count { return found }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return found
+    }
+
+    func postStepSequence(_ client: TestClient, id: String, handler: String) async throws {
+        let posted = try await client.post("/sequences", ["id": .string(id), "blocks": [
+            ["id": "work", "type": "step", "handler": .string(handler), "params": [:]],
+            ["id": "after", "type": "step", "handler": "noop"],
+        ]])
+        #expect(posted.status == .created)
+    }
+
+    /// Two instances of a tenant, one with its task queued (handler's and tenant's queue), one
+    /// with its task leased by a worker; then `end` each. Their tasks must be gone everywhere.
+    func endTasks(_ end: @escaping @Sendable (TestClient, String) async throws -> Void) async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true) { client in
+            try await postStepSequence(client, id: "queued-seq", handler: "left-q")
+            try await postStepSequence(client, id: "leased-seq", handler: "left-l")
+            for (id, sequence) in [("lq-1", "queued-seq"), ("ll-1", "leased-seq")] {
+                let created = try await client.post("/instances", ["sequence_id": .string(sequence), "id": .string(id), "tenant_id": "t-9"])
+                #expect(created.status == .created)
+            }
+            let keys = api.keys
+            let queuedP = keys.partition(of: "lq-1"), leasedP = keys.partition(of: "ll-1")
+            let queues = [keys.tasks(queuedP, handler: "left-q"), keys.tasks(queuedP, handler: "left-q", tenant: "t-9")]
+            for queue in queues { #expect(try await waitForMembers(api, queue, count: 1).count == 1) }
+            #expect(try await waitForMembers(api, keys.tasks(leasedP, handler: "left-l"), count: 1).count == 1)
+            let polled = try await client.post("/workers/tasks/poll", ["handler": "left-l", "worker_id": "w-1", "wait_ms": 10000])
+            let leased = try #require(polled.json.arrayValue?.first?["task_id"]?.stringValue)
+            #expect(try await members(api, keys.taskLeases(leasedP)) == [leased])
+
+            try await end(client, "lq-1")
+            try await end(client, "ll-1")
+
+            for queue in queues + [keys.tasks(leasedP, handler: "left-l"), keys.tasks(leasedP, handler: "left-l", tenant: "t-9")] {
+                #expect(try await members(api, queue) == [], "\(queue)")
+            }
+            #expect(try await members(api, keys.taskLeases(leasedP)) == [])
+            #expect(try await members(api, keys.taskLeases(queuedP)) == [])
+            // The worker that held the task is fenced.
+            let late = try await client.post("/workers/tasks/\(leased)/complete", ["worker_id": "w-1", "output": [:]])
+            #expect(late.status == .conflict || late.status == .notFound)
+            #expect(try await check(api) == [])
+        }
+    }
+
+    @Test func deletingAnInstanceEndsItsQueuedAndLeasedTasks() async throws {
+        try await endTasks { client, id in
+            #expect(try await client.call(.delete, "/instances/\(id)").status == .noContent)
+        }
+    }
+
+    @Test func cancellingAnInstanceEndsItsQueuedAndLeasedTasks() async throws {
+        try await endTasks { client, id in
+            #expect(try await client.post("/instances/\(id)/signals", ["signal_type": "cancel"]).status == .ok)
+        }
+    }
+
+    /// An escalation task still queued when the instance completes ends with it (commit_block),
+    /// instead of waiting in its handler's queue after the instance's keys expired.
+    @Test func finishingAnInstanceEndsItsEscalationTask() async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true) { client in
+            let posted = try await client.post("/sequences", ["id": "esc-left", "blocks": [
+                ["id": "g", "type": "human_input", "prompt": "ok?", "timeout_seconds": 1, "escalation_handler": "page-left",
+                 "choices": [["label": "Yes", "value": "yes"]]],
+                ["id": "after", "type": "step", "handler": "noop"],
+            ]])
+            #expect(posted.status == .created)
+            #expect(try await client.post("/instances", ["sequence_id": "esc-left", "id": "el-1"]).status == .created)
+            let queue = api.keys.tasks(api.keys.partition(of: "el-1"), handler: "page-left")
+            #expect(try await waitForMembers(api, queue, count: 1).count == 1)
+            let decided = try await client.post("/instances/el-1/signals", ["signal_type": "human_input:g", "payload": ["value": "yes"]])
+            #expect(decided.status == .ok)
+            _ = try await api.waitFor(client, "el-1", state: "completed")
+            #expect(try await members(api, queue) == [])
+            #expect(try await check(api) == [])
+        }
+    }
+}
