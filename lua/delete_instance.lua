@@ -11,7 +11,7 @@
 -- KEYS[6]  {p}:wake                      shard channel
 -- KEYS[7]  {p}:tasklease                 zset task id -> lease expiry ms
 -- KEYS[8..7+n]                           the instance's other keys (ctx, ev, out, inbox, cp, cpd)
--- KEYS[8+n..]                            partition indexes holding the id (ready, idx, leases, ...)
+-- KEYS[8+n..]                            partition indexes holding the id (ready, idx, leases, expiry, ...)
 -- ARGV[1]  instance id
 -- ARGV[2]  n, the number of the instance's other keys
 -- ARGV[3]  approvals stream maxlen

@@ -11,7 +11,8 @@
 -- KEYS[5]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[2] without a tenant)
 -- KEYS[6]  {p}:ev:<id>             event stream (failing the instance)
 -- KEYS[7]  {p}:ready               zset id -> due ms
--- KEYS[8..] the instance's other keys, to expire together when it fails
+-- KEYS[8]  {p}:expiry              zset id -> when a finished instance's keys expire
+-- KEYS[9..] the instance's other keys, to expire together when it fails
 -- ARGV[1]  task id
 -- ARGV[2]  now ms
 -- ARGV[3]  handler (whose long-polling workers are woken)
@@ -43,10 +44,11 @@ if not esc and attempt >= (tonumber(current[5]) or 1) then
   drop_tasks(inst, tasklease)
   redis.call('HSET', inst, 'state', 'failed', 'updated_at', now, 'error', err)
   redis.call('ZREM', ready, id)
+  record_expiry(KEYS[8], id, now, retention)
   state_event(ev, maxlen, id, 'failed')
   redis.call('PEXPIRE', inst, retention)
   for i = 6, #KEYS do
-    if i ~= 7 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i ~= 7 and i ~= 8 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   wake(channel, id)
   return 2

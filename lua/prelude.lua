@@ -92,6 +92,12 @@ local function drop_escalation(inst, tasklease)
   redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker', 'esc_queue')
 end
 
+-- A finished instance's keys expire after the retention; the partition's expiry index says when,
+-- so that the sweeper can drop its listing entry then (trim_expired.lua).
+local function record_expiry(expiry, id, now, retention)
+  redis.call('ZADD', expiry, tonumber(now) + tonumber(retention), id)
+end
+
 -- An instance that finishes (completed, failed, cancelled) or is deleted leaves no task behind:
 -- nothing is handed out for it again, and no queue or lease keeps an entry naming it once its
 -- keys have expired.

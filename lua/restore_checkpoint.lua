@@ -31,6 +31,7 @@
 -- KEYS[13] {p}:deadlines       gates with a deadline (closing a gate)
 -- KEYS[14] {p}:apprev          approvals queue changes (closing a gate)
 -- KEYS[15] {p}:wake            shard channel
+-- KEYS[16] {p}:expiry          zset id -> when a finished instance's keys expire (it lives again)
 -- ARGV[1]  instance id
 -- ARGV[2]  checkpoint id
 -- ARGV[3]  now ms
@@ -82,6 +83,7 @@ redis.call('ZADD', ready, now, id)
 
 -- Terminal instances had PEXPIRE on all their keys: a restored one lives again.
 for i = 1, 8 do redis.call('PERSIST', KEYS[i]) end
+redis.call('ZREM', KEYS[16], id)
 
 local n = redis.call('HINCRBY', inst, 'outputs', 1)
 local output = '{"block_id":"_restore","output":{"checkpoint_id":"' .. cp_id .. '"},"created_at":"' .. now_text .. '"'

@@ -12,7 +12,8 @@
 -- KEYS[9]  {p}:deadlines     zset id -> deadline ms
 -- KEYS[10] {p}:apprev        approvals stream
 -- KEYS[11] {p}:tasklease     zset task id -> lease expiry ms (a cancelled instance's tasks end)
--- KEYS[12..] the instance's other keys, to expire together when cancelled
+-- KEYS[12] {p}:expiry        zset id -> when a finished instance's keys expire
+-- KEYS[13..] the instance's other keys, to expire together when cancelled
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  stream maxlen
@@ -73,9 +74,10 @@ elseif signal == 'cancel' then
   redis.call('ZREM', leases, id)
   close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled', by)
   drop_tasks(inst, KEYS[11])
+  record_expiry(KEYS[12], id, now, retention)
   set_state('cancelled')
   for i = 1, #KEYS do
-    if i <= 3 or i == 7 or i >= 12 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i <= 3 or i == 7 or i >= 13 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   return applied('cancelled')
 elseif signal == 'pause' then

@@ -18,7 +18,8 @@
 -- KEYS[9]  {p}:apprev          approvals stream
 -- KEYS[10] {p}:wake            shard channel
 -- KEYS[11] {p}:tasklease       zset task id -> lease expiry ms
--- KEYS[12..] the instance's other keys, to expire together when it fails
+-- KEYS[12] {p}:expiry          zset id -> when a finished instance's keys expire
+-- KEYS[13..] the instance's other keys, to expire together when it fails
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  now, RFC 3339
@@ -78,9 +79,10 @@ local err = '{"error":"approval timed out","block_id":' .. cjson.encode(block) .
 redis.call('HSET', inst, 'state', 'failed', 'updated_at', now, 'error', err)
 redis.call('ZREM', ready, id)
 drop_tasks(inst, KEYS[11])
+record_expiry(KEYS[12], id, now, retention)
 state_event(ev, maxlen, id, 'failed', 'timeout')
 for i = 1, #KEYS do
-  if i <= 5 or i >= 12 then redis.call('PEXPIRE', KEYS[i], retention) end
+  if i <= 5 or i >= 13 then redis.call('PEXPIRE', KEYS[i], retention) end
 end
 wake(channel, id)
 return {'failed', ''}

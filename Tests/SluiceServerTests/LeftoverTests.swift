@@ -104,4 +104,48 @@ import Testing
             #expect(try await check(api) == [])
         }
     }
+
+    /// Retention trims the listing index too: once a finished instance's keys expire, the
+    /// sweeper drops its `{p}:idx` entry (recorded in `{p}:expiry` when it finished); a live
+    /// instance keeps its entry.
+    @Test func expiredInstancesLeaveTheListingIndex() async throws {
+        let api = try await TestAPI.make { $0.retentionSeconds = 1 }
+        try await api.run(engine: true) { client in
+            #expect(try await client.post("/sequences", ["id": "quick", "blocks": [["id": "n", "type": "step", "handler": "noop"]]]).status == .created)
+            #expect(try await client.post("/sequences", ["id": "gated", "blocks": [
+                ["id": "g", "type": "human_input", "prompt": "ok?", "choices": [["label": "Yes", "value": "yes"]]],
+            ]]).status == .created)
+            for id in ["r-done-1", "r-done-2"] {
+                #expect(try await client.post("/instances", ["sequence_id": "quick", "id": .string(id)]).status == .created)
+            }
+            for id in ["r-cancel", "r-live"] {
+                #expect(try await client.post("/instances", ["sequence_id": "gated", "id": .string(id)]).status == .created)
+            }
+            for id in ["r-done-1", "r-done-2"] { _ = try await api.waitFor(client, id, state: "completed") }
+            _ = try await api.waitFor(client, "r-cancel", state: "waiting")
+            _ = try await api.waitFor(client, "r-live", state: "waiting")
+            #expect(try await client.post("/instances/r-cancel/signals", ["signal_type": "cancel"]).status == .ok)
+            let keys = api.keys
+            func indexed() async throws -> Set<String> {
+                var all: Set<String> = []
+                for p in keys.allPartitions { all.formUnion(try await members(api, keys.instanceIndex(p))) }
+                return all
+            }
+            #expect(try await indexed() == ["r-done-1", "r-done-2", "r-cancel", "r-live"])
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await indexed() != ["r-live"], ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(try await indexed() == ["r-live"])
+            for p in keys.allPartitions { #expect(try await members(api, keys.expiries(p)) == []) }
+            let listed = try await client.call(.get, "/instances?limit=10").json["items"]?.arrayValue ?? []
+            #expect(listed.compactMap { $0["id"]?.stringValue } == ["r-live"])
+            #expect(try await check(api) == [])
+            // An expiry entry of an instance that lives (restored, or created again under its id)
+            // goes, and the instance stays listed.
+            _ = try await api.redis.execute("ZADD", keys.expiries(keys.partition(of: "r-live")), "0", "r-live").throwingServerError()
+            let store = InstanceStore(Storage(redis: api.redis, configuration: api.configuration))
+            #expect(try await store.trimExpired(nowMilliseconds: Clock.nowMilliseconds()) == 0)
+            #expect(try await indexed() == ["r-live"])
+            #expect(try await members(api, keys.expiries(keys.partition(of: "r-live"))) == [])
+        }
+    }
 }

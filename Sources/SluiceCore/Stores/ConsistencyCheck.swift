@@ -302,7 +302,7 @@ struct PartitionScan {
         // Every key belongs to the partition or to an instance.
         let partitionKeys: Set<String> = [
             keys.ready(p), keys.instanceIndex(p), keys.leases(p), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p),
-            keys.builtinEscalations(p), keys.taskLeases(p), keys.approvals(p),
+            keys.builtinEscalations(p), keys.taskLeases(p), keys.approvals(p), keys.expiries(p),
         ]
         for key in keySet.sorted() where !owned.contains(key) && !partitionKeys.contains(key)
             && approvalIndexes[key] == nil && taskQueues[key] == nil {
