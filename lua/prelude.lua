@@ -60,6 +60,33 @@ local function in_scope(inst, scope)
   return redis.call('HGET', inst, 'tenant_id') == scope
 end
 
+-- Idempotency-Keys an instance remembers (`idem:<key>` fields of its hash), at most: when a
+-- record would pass it, the oldest half is forgotten in one go (one HGETALL per 500 records, not
+-- per signal). A long-lived instance's hash does not grow without bound; a key older than the
+-- newest 500 may be forgotten (a repeat of it then applies again). README → Limits.
+local IDEMPOTENCY_KEYS_KEPT = 1000
+
+-- Records `<signal>|<status>|<signal id>|<n>` under `idem:<key>` (n orders them: idem_seq) and
+-- keeps at most IDEMPOTENCY_KEYS_KEPT of them. Readers match the first three parts only.
+local function remember_idempotency(inst, key, signal, status, signal_id)
+  local n = redis.call('HINCRBY', inst, 'idem_seq', 1)
+  redis.call('HSET', inst, 'idem:' .. key, signal .. '|' .. status .. '|' .. signal_id .. '|' .. n)
+  if redis.call('HINCRBY', inst, 'idem_count', 1) <= IDEMPOTENCY_KEYS_KEPT then return end
+  local all, records = redis.call('HGETALL', inst), {}
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 5) == 'idem:' then
+      -- Records written before the order number existed count as the oldest.
+      records[#records + 1] = {all[i], tonumber(string.match(all[i + 1], '^[^|]*|[^|]*|[^|]*|(%d+)$')) or 0}
+    end
+  end
+  table.sort(records, function(a, b) return a[2] < b[2] end)
+  local keep = math.floor(IDEMPOTENCY_KEYS_KEPT / 2)
+  local forget = {}
+  for i = 1, #records - keep do forget[#forget + 1] = records[i][1] end
+  for i = 1, #forget, 1000 do redis.call('HDEL', inst, unpack(forget, i, math.min(i + 999, #forget))) end
+  redis.call('HSET', inst, 'idem_count', #records - #forget)
+end
+
 -- Wakes local SSE streams and runners of the partition (sharded pub/sub, Redis >= 7).
 local function wake(channel, id)
   redis.call('SPUBLISH', channel, id)

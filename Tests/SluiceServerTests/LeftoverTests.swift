@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import SluiceCore
 import SluiceRedis
 import SluiceTestSupport
@@ -146,6 +147,39 @@ import Testing
             #expect(try await store.trimExpired(nowMilliseconds: Clock.nowMilliseconds()) == 0)
             #expect(try await indexed() == ["r-live"])
             #expect(try await members(api, keys.expiries(keys.partition(of: "r-live"))) == [])
+        }
+    }
+
+    /// An instance remembers at most 1000 Idempotency-Keys: the 1001st forgets the oldest half,
+    /// the newest 500 still replay, a forgotten one applies again.
+    @Test func idempotencyRecordsAreBoundedPerInstance() async throws {
+        let api = try await TestAPI.make()
+        try await api.run { client in
+            #expect(try await client.post("/sequences", ["id": "idem-seq", "blocks": [["id": "n", "type": "step", "handler": "noop"]]]).status == .created)
+            #expect(try await client.post("/instances", ["sequence_id": "idem-seq", "id": "idem-1"]).status == .created)
+            let signals = SignalStore(Storage(redis: api.redis, configuration: api.configuration))
+            func send(_ n: Int) async throws -> SignalStore.Applied {
+                try await signals.apply(.updateContext, to: "idem-1", payload: ["n": .number(Double(n))], idempotencyKey: "key-\(n)",
+                                        nowMilliseconds: Clock.nowMilliseconds())
+            }
+            func remembered() async throws -> [String] {
+                let fields = try await api.redis.execute("HKEYS", api.keys.instance("idem-1")).throwingServerError().array ?? []
+                return fields.compactMap(\.string).filter { $0.hasPrefix("idem:") }
+            }
+            for n in 0..<1000 { #expect(try await send(n).replayed == false) }
+            #expect(try await remembered().count == 1000)
+            #expect(try await send(999).replayed)
+            #expect(try await send(1000).replayed == false)
+            let kept = try await remembered()
+            #expect(kept.count == 500)
+            #expect(Set(kept) == Set((501...1000).map { "idem:key-\($0)" }))
+            #expect(try await send(501).replayed)
+            #expect(try await send(1000).replayed)
+            #expect(try await send(0).replayed == false)  // forgotten: applied again
+            // A key first used for another signal is still refused while remembered.
+            let reused = try await client.post("/instances/idem-1/signals", ["signal_type": "pause"], headers: [HTTPField.Name("Idempotency-Key")!: "key-700"])
+            #expect(reused.status == .unprocessableContent, "\(reused.json)")
+            #expect(reused.json.lookup("details.field") == "Idempotency-Key")
         }
     }
 }
