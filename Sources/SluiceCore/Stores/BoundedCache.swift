@@ -31,3 +31,5 @@ public struct BoundedCache<Key: Hashable, Value> {
         }
     }
 }
+
+extension BoundedCache: Sendable where Key: Sendable, Value: Sendable {}
