@@ -134,7 +134,8 @@ import Testing
                 for p in keys.allPartitions { all.formUnion(try await members(api, keys.instanceIndex(p))) }
                 return all
             }
-            #expect(try await indexed() == ["r-done-1", "r-done-2", "r-cancel", "r-live"])
+            // (The finished ones may already be gone on a loaded machine: the retention is 1 s.)
+            #expect(try await indexed().contains("r-live"))
             let deadline = ContinuousClock.now + .seconds(20)
             while try await indexed() != ["r-live"], ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
             #expect(try await indexed() == ["r-live"])
