@@ -8,7 +8,9 @@
 -- KEYS[5]  {p}:ready         zset id -> due ms
 -- KEYS[6]  {p}:leases        zset id -> lease expiry ms
 -- KEYS[7]  {p}:wake          shard channel
--- KEYS[8..] the instance's other keys, to expire together when it finishes
+-- KEYS[8]  {p}:tasklease     zset task id -> lease expiry ms (a finished instance's escalation task ends)
+-- KEYS[9]  {p}:expiry        zset id -> when a finished instance's keys expire
+-- KEYS[10..] the instance's other keys, to expire together when it finishes
 -- ARGV[1]  instance id
 -- ARGV[2]  epoch the runner claimed
 -- ARGV[3]  now ms
@@ -53,9 +55,11 @@ local function finish(final)
   redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
   redis.call('ZREM', leases, id)
   redis.call('ZREM', ready, id)
+  drop_tasks(inst, KEYS[8])
+  record_expiry(KEYS[9], id, now, retention)
   state_event(ev, maxlen, id, final)
   for i = 1, #KEYS do
-    if i ~= 5 and i ~= 6 and i ~= 7 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i < 5 or i > 9 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   wake(channel, id)
   return final

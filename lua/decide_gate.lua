@@ -29,8 +29,8 @@
 --          {'decided', decision JSON} the gate was already decided (409);
 --          {'pending', signal id} an early decision for this gate is already queued (409)
 -- Errors   "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>" (field Idempotency-Key:
---          the key was first used for another signal; `idem:<key>` = `<signal>|<status>|<signal id>`,
---          shared with signal_instance)
+--          the key was first used for another signal; `idem:<key>` = `<signal>|<status>|<signal id>|<n>`,
+--          shared with signal_instance; see remember_idempotency in prelude.lua)
 local inst, ctx, out, ev, gate, inbox, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local items, deadlines, apprev, channel = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local id, block, payload_json, signal_id, decided_by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -40,7 +40,7 @@ local f = redis.call('HMGET', inst, 'state', 'gates', 'block_index', 'decision:'
 local state = f[1]
 if not state or (scope ~= '' and f[6] ~= scope) then return redis.error_reply('NOTFOUND instance not found') end
 if idempotency ~= '' and f[5] then
-  local first, status, first_id = string.match(f[5], '^([^|]*)|([^|]*)|(.*)$')
+  local first, status, first_id = string.match(f[5], '^([^|]*)|([^|]*)|([^|]*)')
   if first ~= 'human_input:' .. block then
     return redis.error_reply('INVALID Idempotency-Key Idempotency-Key was first used for signal ' .. tostring(first) ..
       ' of this instance; use a new key for a different signal')
@@ -65,7 +65,7 @@ if state == 'completed' or state == 'failed' or state == 'cancelled' then
 end
 
 local function remember(status)
-  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, 'human_input:' .. block .. '|' .. status .. '|' .. signal_id) end
+  if idempotency ~= '' then remember_idempotency(inst, idempotency, 'human_input:' .. block, status, signal_id) end
   return {status, signal_id}
 end
 

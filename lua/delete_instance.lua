@@ -1,6 +1,7 @@
 -- delete_instance: removes every key of an instance and its entries in the partition's
 -- indexes, atomically; an open approval gate leaves the queue (`removed`, reason cancelled).
--- Open streams notice the instance is gone (woken here).
+-- Open streams notice the instance is gone (woken here). Its worker task and escalation task
+-- leave their queues and the task leases (the queue names are on the instance hash).
 --
 -- KEYS[1]  {p}:i:<id>                    instance hash
 -- KEYS[2]  {p}:gate:<id>                 the open gate
@@ -8,8 +9,9 @@
 -- KEYS[4]  {p}:deadlines                 zset id -> deadline ms
 -- KEYS[5]  {p}:apprev                    approvals stream
 -- KEYS[6]  {p}:wake                      shard channel
--- KEYS[7..6+n]                           the instance's other keys (ctx, ev, out, inbox, cp, cpd)
--- KEYS[7+n..]                            partition indexes holding the id (ready, idx, leases, ...)
+-- KEYS[7]  {p}:tasklease                 zset task id -> lease expiry ms
+-- KEYS[8..7+n]                           the instance's other keys (ctx, ev, out, inbox, cp, cpd)
+-- KEYS[8+n..]                            partition indexes holding the id (ready, idx, leases, expiry, ...)
 -- ARGV[1]  instance id
 -- ARGV[2]  n, the number of the instance's other keys
 -- ARGV[3]  approvals stream maxlen
@@ -21,8 +23,9 @@ local inst, gate, items, deadlines, apprev, channel = KEYS[1], KEYS[2], KEYS[3],
 local id, own, apprev_maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if redis.call('EXISTS', inst) == 0 or not in_scope(inst, ARGV[4]) then return 0 end
 close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled', ARGV[5])
-redis.call('DEL', inst, gate, unpack(KEYS, 7, 6 + own))
-for i = 7 + own, #KEYS do
+drop_tasks(inst, KEYS[7])
+redis.call('DEL', inst, gate, unpack(KEYS, 8, 7 + own))
+for i = 8 + own, #KEYS do
   redis.call('ZREM', KEYS[i], id)
 end
 redis.call('SPUBLISH', channel, id)

@@ -11,7 +11,8 @@
 -- KEYS[5]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[2] without a tenant)
 -- KEYS[6]  {p}:ev:<id>             event stream (failing the instance)
 -- KEYS[7]  {p}:ready               zset id -> due ms
--- KEYS[8..] the instance's other keys, to expire together when it fails
+-- KEYS[8]  {p}:expiry              zset id -> when a finished instance's keys expire
+-- KEYS[9..] the instance's other keys, to expire together when it fails
 -- ARGV[1]  task id
 -- ARGV[2]  now ms
 -- ARGV[3]  handler (whose long-polling workers are woken)
@@ -33,21 +34,21 @@ local current = redis.call('HMGET', inst, f_id, 'state', 'id', f_attempt, 'task_
 if current[1] ~= task or (current[2] ~= 'running' and not esc) then return 0 end
 local attempt = tonumber(current[4]) or 1
 if esc and attempt >= 3 then
-  redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker')
+  redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker', 'esc_queue')
   return 2
 end
 if not esc and attempt >= (tonumber(current[5]) or 1) then
   local id = current[3]
   local err = cjson.encode({error = 'no worker finished the task: its lease expired on attempt ' .. attempt .. ' of ' .. (current[5] or '1'),
     block_id = current[6] or '', attempts = attempt})
-  redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
-    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues')
+  drop_tasks(inst, tasklease)
   redis.call('HSET', inst, 'state', 'failed', 'updated_at', now, 'error', err)
   redis.call('ZREM', ready, id)
+  record_expiry(KEYS[8], id, now, retention)
   state_event(ev, maxlen, id, 'failed')
   redis.call('PEXPIRE', inst, retention)
   for i = 6, #KEYS do
-    if i ~= 7 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i ~= 7 and i ~= 8 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   wake(channel, id)
   return 2

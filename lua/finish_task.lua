@@ -14,7 +14,8 @@
 -- KEYS[7]  {p}:tasklease           zset task id -> lease expiry ms
 -- KEYS[8]  {p}:wake                shard channel
 -- KEYS[9]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[6] without a tenant)
--- KEYS[10..] the instance's other keys, to expire together when it finishes
+-- KEYS[10] {p}:expiry              zset id -> when a finished instance's keys expire
+-- KEYS[11..] the instance's other keys, to expire together when it finishes
 -- ARGV[1]  task id
 -- ARGV[2]  worker id
 -- ARGV[3]  now ms
@@ -57,7 +58,7 @@ if string.find(task, '~x', 1, true) then
     redis.call('HSET', inst, 'esc_attempt', attempt + 1, 'esc_worker', '')
     redis.call('ZADD', tasks, now + 1000 * 2 ^ (attempt - 1), task)
   else
-    redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker')
+    redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker', 'esc_queue')
   end
   return e[4]
 end
@@ -86,11 +87,13 @@ end
 
 local function finish(final, err)
   clear_task()
+  drop_escalation(inst, tasklease)
+  record_expiry(KEYS[10], id, now, retention)
   redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
   redis.call('ZREM', ready, id)
   state_event(ev, maxlen, id, final, by)
   for i = 1, #KEYS do
-    if i < 5 or i > 9 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i < 5 or i > 10 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   wake(channel, id)
   return final

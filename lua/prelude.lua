@@ -60,6 +60,33 @@ local function in_scope(inst, scope)
   return redis.call('HGET', inst, 'tenant_id') == scope
 end
 
+-- Idempotency-Keys an instance remembers (`idem:<key>` fields of its hash), at most: when a
+-- record would pass it, the oldest half is forgotten in one go (one HGETALL per 500 records, not
+-- per signal). A long-lived instance's hash does not grow without bound; a key older than the
+-- newest 500 may be forgotten (a repeat of it then applies again). README → Limits.
+local IDEMPOTENCY_KEYS_KEPT = 1000
+
+-- Records `<signal>|<status>|<signal id>|<n>` under `idem:<key>` (n orders them: idem_seq) and
+-- keeps at most IDEMPOTENCY_KEYS_KEPT of them. Readers match the first three parts only.
+local function remember_idempotency(inst, key, signal, status, signal_id)
+  local n = redis.call('HINCRBY', inst, 'idem_seq', 1)
+  redis.call('HSET', inst, 'idem:' .. key, signal .. '|' .. status .. '|' .. signal_id .. '|' .. n)
+  if redis.call('HINCRBY', inst, 'idem_count', 1) <= IDEMPOTENCY_KEYS_KEPT then return end
+  local all, records = redis.call('HGETALL', inst), {}
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 5) == 'idem:' then
+      -- Records written before the order number existed count as the oldest.
+      records[#records + 1] = {all[i], tonumber(string.match(all[i + 1], '^[^|]*|[^|]*|[^|]*|(%d+)$')) or 0}
+    end
+  end
+  table.sort(records, function(a, b) return a[2] < b[2] end)
+  local keep = math.floor(IDEMPOTENCY_KEYS_KEPT / 2)
+  local forget = {}
+  for i = 1, #records - keep do forget[#forget + 1] = records[i][1] end
+  for i = 1, #forget, 1000 do redis.call('HDEL', inst, unpack(forget, i, math.min(i + 999, #forget))) end
+  redis.call('HSET', inst, 'idem_count', #records - #forget)
+end
+
 -- Wakes local SSE streams and runners of the partition (sharded pub/sub, Redis >= 7).
 local function wake(channel, id)
   redis.call('SPUBLISH', channel, id)
@@ -69,4 +96,39 @@ end
 -- at once instead of scanning the ready queues ('|' never occurs in ids).
 local function wake_ready(channel, id)
   redis.call('SPUBLISH', channel, id .. '|r')
+end
+
+-- Ends the instance's open worker task: out of the queues dispatch_task put it in (its
+-- handler's, and its tenant's; `task_queues`) and out of the task leases, its fields cleared. A
+-- worker still holding it is fenced (complete, fail and heartbeat find no matching task_id).
+local function drop_task(inst, tasklease)
+  local f = redis.call('HMGET', inst, 'task_id', 'task_queues')
+  if not f[1] then return end
+  redis.call('ZREM', tasklease, f[1])
+  for queue in string.gmatch(f[2] or '', '[^\n]+') do redis.call('ZREM', queue, f[1]) end
+  redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
+    'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues')
+end
+
+-- The same for the instance's escalation task (queued by timeout_gate in `esc_queue`).
+local function drop_escalation(inst, tasklease)
+  local f = redis.call('HMGET', inst, 'esc_task', 'esc_queue')
+  if not f[1] then return end
+  redis.call('ZREM', tasklease, f[1])
+  if f[2] then redis.call('ZREM', f[2], f[1]) end
+  redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker', 'esc_queue')
+end
+
+-- A finished instance's keys expire after the retention; the partition's expiry index says when,
+-- so that the sweeper can drop its listing entry then (trim_expired.lua).
+local function record_expiry(expiry, id, now, retention)
+  redis.call('ZADD', expiry, tonumber(now) + tonumber(retention), id)
+end
+
+-- An instance that finishes (completed, failed, cancelled) or is deleted leaves no task behind:
+-- nothing is handed out for it again, and no queue or lease keeps an entry naming it once its
+-- keys have expired.
+local function drop_tasks(inst, tasklease)
+  drop_task(inst, tasklease)
+  drop_escalation(inst, tasklease)
 end

@@ -12,9 +12,9 @@
 -- Emits an `output` event for the synthetic block `_restore` (recorded in the outputs hash like a
 -- step's output) and the `scheduled` state event.
 --
--- The task queues are the keys not in KEYS: which ones is only known here (`task_queues` on the
--- instance hash, written by dispatch_task from KeySchema's names). They carry the partition's
--- hash tag, so they are in the same slot.
+-- The task queues are the keys not in KEYS: which ones is only known here (`task_queues` and
+-- `esc_queue` on the instance hash, written by dispatch_task and timeout_gate from KeySchema's
+-- names). They carry the partition's hash tag, so they are in the same slot.
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
 -- KEYS[2]  {p}:ctx:<id>        context hash
@@ -31,6 +31,7 @@
 -- KEYS[13] {p}:deadlines       gates with a deadline (closing a gate)
 -- KEYS[14] {p}:apprev          approvals queue changes (closing a gate)
 -- KEYS[15] {p}:wake            shard channel
+-- KEYS[16] {p}:expiry          zset id -> when a finished instance's keys expire (it lives again)
 -- ARGV[1]  instance id
 -- ARGV[2]  checkpoint id
 -- ARGV[3]  now ms
@@ -46,8 +47,8 @@ local inst, ctx, out, ev, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
 local tasklease, ready, leases, channel = KEYS[9], KEYS[10], KEYS[11], KEYS[15]
 local id, cp_id, now, now_text, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local f = redis.call('HMGET', inst, 'state', 'task_id', 'task_handler', 'esc_task', 'task_queues', 'tenant_id')
-if not f[1] or (ARGV[7] ~= '' and f[6] ~= ARGV[7]) then return redis.error_reply('NOTFOUND instance not found') end
+local f = redis.call('HMGET', inst, 'state', 'tenant_id')
+if not f[1] or (ARGV[7] ~= '' and f[2] ~= ARGV[7]) then return redis.error_reply('NOTFOUND instance not found') end
 local record = redis.call('HGET', cpd, cp_id)
 if not record then return redis.error_reply('NOTFOUND checkpoint not found') end
 local _, context_start, _, version, index, block, layout = string.find(record,
@@ -71,17 +72,9 @@ end
 close_gate(KEYS[7], KEYS[12], KEYS[13], KEYS[14], ARGV[6], channel, id, 'cancelled', ARGV[8])
 
 -- Fence whatever held the instance: an open worker task, a runner.
-if f[2] then
-  redis.call('ZREM', tasklease, f[2])
-  -- The queues dispatch_task put it in (its handler's, and its tenant's for tenant-bound workers).
-  for queue in string.gmatch(f[5] or '', '[^\n]+') do redis.call('ZREM', queue, f[2]) end
-end
--- An escalation task of the closed gate ends too (its queue entry is dropped when next polled:
--- lease_task finds no matching esc_task).
-if f[4] then redis.call('ZREM', tasklease, f[4]) end
-redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker')
-redis.call('HDEL', inst, 'task_id', 'task_block', 'task_handler', 'task_params', 'task_attempt', 'task_next_index',
-  'task_next_block', 'task_max_attempts', 'task_backoff_ms', 'task_multiplier', 'task_worker', 'task_queues', 'paused_from', 'last_error')
+-- An escalation task of the closed gate ends too.
+drop_tasks(inst, tasklease)
+redis.call('HDEL', inst, 'paused_from', 'last_error')
 redis.call('HINCRBY', inst, 'epoch', 1)
 redis.call('ZREM', leases, id)
 redis.call('HSET', inst, 'state', 'scheduled', 'sequence_version', version, 'block_index', index, 'current_block', block,
@@ -90,6 +83,7 @@ redis.call('ZADD', ready, now, id)
 
 -- Terminal instances had PEXPIRE on all their keys: a restored one lives again.
 for i = 1, 8 do redis.call('PERSIST', KEYS[i]) end
+redis.call('ZREM', KEYS[16], id)
 
 local n = redis.call('HINCRBY', inst, 'outputs', 1)
 local output = '{"block_id":"_restore","output":{"checkpoint_id":"' .. cp_id .. '"},"created_at":"' .. now_text .. '"'

@@ -11,7 +11,9 @@
 -- KEYS[8]  {p}:appritems     hash id -> approval item JSON
 -- KEYS[9]  {p}:deadlines     zset id -> deadline ms
 -- KEYS[10] {p}:apprev        approvals stream
--- KEYS[11..] the instance's other keys, to expire together when cancelled
+-- KEYS[11] {p}:tasklease     zset task id -> lease expiry ms (a cancelled instance's tasks end)
+-- KEYS[12] {p}:expiry        zset id -> when a finished instance's keys expire
+-- KEYS[13..] the instance's other keys, to expire together when cancelled
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  stream maxlen
@@ -29,7 +31,8 @@
 -- Errors   "NOTFOUND", "CONFLICT <why>",
 --          "TOOLARGE ..." update_context would take the context over its limit (nothing changes),
 --          "INVALID Idempotency-Key ..." the key was first used for another signal (decide_gate
---          shares the `idem:<key>` fields: `<signal>|<status>|<signal id>`)
+--          shares the `idem:<key>` fields: `<signal>|<status>|<signal id>|<n>`, at most
+--          IDEMPOTENCY_KEYS_KEPT of them, see prelude.lua)
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local gate, items, deadlines, apprev = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -38,7 +41,7 @@ local current = redis.call('HMGET', inst, 'state', 'paused_from', 'idem:' .. ide
 local state = current[1]
 if not state or (scope ~= '' and current[4] ~= scope) then return redis.error_reply('NOTFOUND instance not found') end
 if idempotency ~= '' and current[3] then
-  local first, _, first_id = string.match(current[3], '^([^|]*)|([^|]*)|(.*)$')
+  local first, _, first_id = string.match(current[3], '^([^|]*)|([^|]*)|([^|]*)')
   if first ~= signal then
     return redis.error_reply('INVALID Idempotency-Key Idempotency-Key was first used for signal ' .. tostring(first) ..
       ' of this instance; use a new key for a different signal')
@@ -50,7 +53,7 @@ if state == 'completed' or state == 'failed' or state == 'cancelled' then
 end
 
 local function applied(new_state)
-  if idempotency ~= '' then redis.call('HSET', inst, 'idem:' .. idempotency, signal .. '|applied|' .. signal_id) end
+  if idempotency ~= '' then remember_idempotency(inst, idempotency, signal, 'applied', signal_id) end
   return {new_state, signal_id}
 end
 
@@ -71,9 +74,11 @@ elseif signal == 'cancel' then
   redis.call('ZREM', ready, id)
   redis.call('ZREM', leases, id)
   close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled', by)
+  drop_tasks(inst, KEYS[11])
+  record_expiry(KEYS[12], id, now, retention)
   set_state('cancelled')
   for i = 1, #KEYS do
-    if i <= 3 or i == 7 or i >= 11 then redis.call('PEXPIRE', KEYS[i], retention) end
+    if i <= 3 or i == 7 or i >= 13 then redis.call('PEXPIRE', KEYS[i], retention) end
   end
   return applied('cancelled')
 elseif signal == 'pause' then

@@ -17,7 +17,9 @@
 -- KEYS[8]  {p}:deadlines       zset id -> deadline ms
 -- KEYS[9]  {p}:apprev          approvals stream
 -- KEYS[10] {p}:wake            shard channel
--- KEYS[11..] the instance's other keys, to expire together when it fails
+-- KEYS[11] {p}:tasklease       zset task id -> lease expiry ms
+-- KEYS[12] {p}:expiry          zset id -> when a finished instance's keys expire
+-- KEYS[13..] the instance's other keys, to expire together when it fails
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  now, RFC 3339
@@ -55,8 +57,11 @@ if g[2] == 'escalate' then
   local task = id .. '~x' .. f[3] .. '~' .. handler
   local params = g[6]
   if params == '' then params = item or '{}' end
+  -- One escalation task per instance: an earlier gate's that is still open ends (its queue is
+  -- recorded with it, so that a cancel, delete or finish can take it out of the queue too).
+  drop_escalation(inst, KEYS[11])
   redis.call('HSET', inst, 'esc_task', task, 'esc_block', block, 'esc_handler', handler, 'esc_params', params,
-    'esc_attempt', 1, 'esc_worker', '')
+    'esc_attempt', 1, 'esc_worker', '', 'esc_queue', g[5])
   redis.call('ZADD', g[5], now, task)
   wake(channel, id)
   redis.call('SPUBLISH', channel, '~tasks:' .. handler)
@@ -73,9 +78,11 @@ end
 local err = '{"error":"approval timed out","block_id":' .. cjson.encode(block) .. '}'
 redis.call('HSET', inst, 'state', 'failed', 'updated_at', now, 'error', err)
 redis.call('ZREM', ready, id)
+drop_tasks(inst, KEYS[11])
+record_expiry(KEYS[12], id, now, retention)
 state_event(ev, maxlen, id, 'failed', 'timeout')
 for i = 1, #KEYS do
-  if i <= 5 or i >= 11 then redis.call('PEXPIRE', KEYS[i], retention) end
+  if i <= 5 or i >= 13 then redis.call('PEXPIRE', KEYS[i], retention) end
 end
 wake(channel, id)
 return {'failed', ''}

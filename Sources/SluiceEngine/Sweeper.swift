@@ -3,10 +3,11 @@ import ServiceLifecycle
 import SluiceCore
 
 /// The sweeper loop: every `intervalMilliseconds` it acts on passed approval deadlines
-/// (escalate, choose or fail), runs escalation tasks of built-in handlers, and re-queues worker
-/// tasks whose lease expired. Any number of sweepers may run: each action is a compare-and-move
-/// script, so it happens once. Stopping (graceful shutdown) cancels the pass in progress; an
-/// escalation it interrupts is handed back, due now, for another sweeper.
+/// (escalate, choose or fail), runs escalation tasks of built-in handlers, re-queues worker
+/// tasks whose lease expired, and drops the listing entries of instances whose keys expired.
+/// Any number of sweepers may run: each action is a compare-and-move script, so it happens
+/// once. Stopping (graceful shutdown) cancels the pass in progress; an escalation it
+/// interrupts is handed back, due now, for another sweeper.
 public final class Sweeper: Service, Sendable {
     let tasks: TaskStore
     let approvals: ApprovalStore
@@ -51,6 +52,8 @@ public final class Sweeper: Service, Sendable {
             SweeperMetrics.tasksExpired.increment(by: requeued)
             logger.info("re-queued tasks whose lease expired", metadata: ["count": "\(requeued)"])
         }
+        let trimmed = try await InstanceStore(tasks.storage).trimExpired(nowMilliseconds: Clock.nowMilliseconds())
+        if trimmed > 0 { logger.debug("dropped listing entries of expired instances", metadata: ["count": "\(trimmed)"]) }
     }
 
     /// Escalations whose handler is built in (e.g. `http_request` to a chat webhook) run here,

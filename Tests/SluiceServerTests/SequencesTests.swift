@@ -81,4 +81,47 @@ import Testing
             }
         }
     }
+
+    /// An id has at most SequenceStore.maxVersions versions: one more is 409 and stores nothing;
+    /// the identical body still answers 200; the versions kept are still readable.
+    @Test func versionsPerIdAreCapped() async throws {
+        let api = try await TestAPI.make()
+        try await api.run { client in
+            let first: JSONValue = ["id": "capped", "blocks": [["id": "a", "type": "step", "handler": "noop"]]]
+            #expect(try await client.post("/sequences", first).status == .created)
+            // As if the id had been versioned up to the cap (posting 1000 bodies would be slow).
+            let key = api.keys.sequence("capped")
+            let stored = try #require(try await api.redis.execute("HGET", key, "v1").string)
+            let cap = String(SequenceStore.maxVersions)
+            _ = try await api.redis.execute("HSET", key, "latest", cap, "v" + cap, stored).throwingServerError()
+            let changed: JSONValue = ["id": "capped", "blocks": [["id": "b", "type": "step", "handler": "noop"]]]
+            let refused = try await client.post("/sequences", changed)
+            #expect(refused.status == .conflict, "\(refused.json)")
+            #expect(refused.json["error"]?.stringValue?.contains("\(SequenceStore.maxVersions) versions") == true, "\(refused.json)")
+            #expect(try await api.redis.execute("HGET", key, "latest").string == cap)
+            let identical = try await client.post("/sequences", first)
+            #expect(identical.status == .ok)
+            #expect(identical.json["version"] == .number(Double(SequenceStore.maxVersions)))
+            #expect(try await client.call(.get, "/sequences/capped?version=1").status == .ok)
+        }
+    }
+
+    /// The per-process cache of versions is bounded; evicted versions are read again from Redis.
+    @Test func theVersionCacheIsBounded() async throws {
+        let api = try await TestAPI.make()
+        defer { api.redis.shutdown() }
+        let store = SequenceStore(redis: api.redis, keys: api.keys, cacheCapacity: 4)
+        for n in 1...20 {
+            let body: JSONValue = ["id": "cached", "blocks": [["id": .string("b\(n)"), "type": "step", "handler": "noop"]]]
+            let (version, created) = try await store.put(body, definition: try SequenceParser.parse(body), nowMilliseconds: Clock.nowMilliseconds())
+            #expect(version == n && created)
+            #expect(store.cachedVersions <= 4)
+        }
+        for n in 1...20 {
+            let stored = try #require(try await store.get("cached", version: n))
+            #expect(stored.definition.blocks.first?.id == "b\(n)")
+            #expect(store.cachedVersions <= 4)
+        }
+        #expect(try await store.get("cached")?.version == 20)
+    }
 }

@@ -59,6 +59,9 @@ public struct KeySchema: Sendable, Equatable {
     /// Instances of the partition by creation time (for listing, newest first).
     public func instanceIndex(_ p: Int) -> String { tag(p) + ":idx" }
     public func leases(_ p: Int) -> String { tag(p) + ":leases" }
+    /// Finished instances → when their keys expire (ms): the sweeper removes their listing
+    /// entries (`instanceIndex`) once the keys are gone, so the index does not grow forever.
+    public func expiries(_ p: Int) -> String { tag(p) + ":expiry" }
     public func approvals(_ p: Int) -> String { tag(p) + ":appr" }
     public func approvals(_ p: Int, tenant: String) -> String { tag(p) + ":appr:t:\(tenant)" }
     public func approvals(_ p: Int, namespace: String) -> String { tag(p) + ":appr:n:\(namespace)" }

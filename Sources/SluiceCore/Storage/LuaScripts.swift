@@ -31,6 +31,7 @@ public enum LuaScripts {
     public static let getCheckpoint = script("get_checkpoint")
     public static let pruneCheckpoints = script("prune_checkpoints")
     public static let restoreCheckpoint = gateScript("restore_checkpoint")
+    public static let trimExpired = script("trim_expired")
 
     /// A script that changes instances: the shared helpers of `lua/prelude.lua` come first.
     static func instanceScript(_ name: String) -> RedisScript {

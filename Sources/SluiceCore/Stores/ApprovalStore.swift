@@ -291,7 +291,7 @@ public struct ApprovalStore: StorageBacked {
         let iso = Clock.rfc3339(milliseconds: now)
         let replies = try await redis.runAll(LuaScripts.timeoutGate, work.map { p, id in
             (keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.gate(id), keys.ready(p),
-                    keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p),
+                    keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p), keys.taskLeases(p), keys.expiries(p),
                     keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
              arguments: [RedisArgument(id), RedisArgument(String(now)), RedisArgument(iso), RedisArgument(streamMaxLength),
                          RedisArgument(approvalStreamMaxLength), RedisArgument(retentionMilliseconds)])

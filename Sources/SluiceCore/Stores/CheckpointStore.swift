@@ -65,7 +65,7 @@ public struct CheckpointStore: StorageBacked {
             LuaScripts.restoreCheckpoint,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.checkpoints(id), keys.checkpointData(id),
                    keys.gate(id), keys.inbox(id), keys.taskLeases(p), keys.ready(p), keys.leases(p), keys.approvalItems(p), keys.deadlines(p),
-                   keys.approvalEvents(p), keys.wakeChannel(p)],
+                   keys.approvalEvents(p), keys.wakeChannel(p), keys.expiries(p)],
             arguments: [.init(id), .init(checkpointId), .init(String(nowMilliseconds)), .init(Clock.rfc3339(milliseconds: nowMilliseconds)),
                         .init(streamMaxLength), .init(storage.approvalStreamMaxLength), .init(caller.scope), .init(caller.name)])
         guard case .array(let parts) = try ScriptReply.checked(reply), parts.count == 2,

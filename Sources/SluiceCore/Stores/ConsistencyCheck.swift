@@ -2,7 +2,8 @@ import SluiceRedis
 
 /// Walks a deployment's keys and reports what the scripts' invariants say cannot be: index
 /// entries without an instance, waiting instances without a gate or item, gates without items,
-/// tasks that are neither queued nor leased, unknown states, keys that belong to nothing.
+/// tasks that are neither queued nor leased, queued or leased tasks the instance no longer has
+/// (or of a finished instance), unknown states, keys that belong to nothing.
 ///
 /// An operator tool (`sluice check`), not the hot path, so it may SCAN. Key names come only from
 /// `KeySchema`: instances are found as hashes whose `id` field names them back
@@ -29,6 +30,7 @@ public struct ConsistencyCheck: Sendable {
             case itemWithoutGate = "item-without-gate"
             case indexEntryWithoutItem = "index-entry-without-item"
             case taskNotQueuedOrLeased = "task-not-queued-or-leased"
+            case staleTask = "stale-task"
             case scheduledNotReady = "scheduled-not-ready"
             case runningWithoutOwner = "running-without-owner"
             case keyWithoutOwner = "key-without-owner"
@@ -246,8 +248,16 @@ struct PartitionScan {
                     report(.malformedTaskID, key, "'\(task)' is not a task id")
                     continue
                 }
-                if instances[parsed.instanceId] == nil {
+                guard let owner = instances[parsed.instanceId] else {
                     report(.indexEntryWithoutInstance, key, "task \(task) belongs to instance \(parsed.instanceId), which does not exist")
+                    continue
+                }
+                // A finished, cancelled or deleted instance ends its tasks in the same script; a
+                // task left behind would be handed out for nothing and outlive the instance's keys.
+                if let state = owner["state"].flatMap(InstanceState.init(rawValue:)), state.isTerminal {
+                    report(.staleTask, key, "task \(task) is still here but instance \(parsed.instanceId) is \(state.rawValue)")
+                } else if owner["task_id"] != task && owner["esc_task"] != task {
+                    report(.staleTask, key, "task \(task) is not the open task of instance \(parsed.instanceId)")
                 }
             }
         }
@@ -292,7 +302,7 @@ struct PartitionScan {
         // Every key belongs to the partition or to an instance.
         let partitionKeys: Set<String> = [
             keys.ready(p), keys.instanceIndex(p), keys.leases(p), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p),
-            keys.builtinEscalations(p), keys.taskLeases(p), keys.approvals(p),
+            keys.builtinEscalations(p), keys.taskLeases(p), keys.approvals(p), keys.expiries(p),
         ]
         for key in keySet.sorted() where !owned.contains(key) && !partitionKeys.contains(key)
             && approvalIndexes[key] == nil && taskQueues[key] == nil {

@@ -148,7 +148,7 @@ public struct EngineStore: StorageBacked {
         let reply = try await redis.run(
             LuaScripts.commitBlock,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.leases(p),
-                   keys.wakeChannel(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+                   keys.wakeChannel(p), keys.taskLeases(p), keys.expiries(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)
         guard let state = try ScriptReply.checked(reply).string.flatMap(InstanceState.init(rawValue:)) else {
             throw RedisClientError(.unexpectedReply, "commit_block returned \(reply)")

@@ -103,16 +103,37 @@ public struct InstanceStore: StorageBacked {
     public func delete(_ id: String, by caller: Caller = .anonymous) async throws -> Bool {
         let p = keys.partition(of: id)
         let own = keys.instanceKeys(id).filter { $0 != keys.gate(id) }
-        let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p)]
+        let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p), keys.expiries(p)]
         let reply = try await redis.run(
             LuaScripts.deleteInstance,
-            keys: [keys.instance(id), keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p)]
-                + own + indexes,
+            keys: [keys.instance(id), keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p),
+                   keys.taskLeases(p)] + own + indexes,
             arguments: [.init(id), .init(own.count), .init(storage.approvalStreamMaxLength), .init(caller.scope), .init(caller.name)])
         guard let deleted = try reply.throwingServerError().int else {
             throw RedisClientError(.unexpectedReply, "delete_instance returned \(reply)")
         }
         return deleted == 1
+    }
+
+    /// Sweeper side: removes the listing entries of finished instances whose keys have expired,
+    /// up to `limit` per partition; returns how many. The finishing scripts record each
+    /// instance's expiry time in `{p}:expiry`, so this reads only what is due (one pipelined
+    /// read, then one script per due instance) instead of walking the listing index: an index
+    /// entry cannot expire with its instance, and listing alone would only ever meet the newest.
+    public func trimExpired(nowMilliseconds: Int64, limit: Int = 100) async throws -> Int {
+        let now = String(nowMilliseconds)
+        let due = try await redis.pipeline(keys.allPartitions.map { p in
+            RedisCommand("ZRANGEBYSCORE", [.init(keys.expiries(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)])
+        })
+        var work: [(p: Int, id: String)] = []
+        for (p, reply) in due.enumerated() {
+            for id in try reply.throwingServerError().array?.compactMap(\.string) ?? [] { work.append((p, id)) }
+        }
+        guard !work.isEmpty else { return 0 }
+        let replies = try await redis.runAll(LuaScripts.trimExpired, work.map { p, id in
+            (keys: [keys.instance(id), keys.instanceIndex(p), keys.expiries(p)], arguments: [RedisArgument(id), RedisArgument(now)])
+        })
+        return try replies.filter { try $0.throwingServerError() == .integer(1) }.count
     }
 
     public struct ListQuery: Sendable {

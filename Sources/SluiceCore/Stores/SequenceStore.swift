@@ -2,8 +2,17 @@ import NIOConcurrencyHelpers
 import SluiceRedis
 
 /// Sequence versions in `<prefix>:seq:<id>` (put_sequence.lua / get_sequence.lua).
-/// Versions never change once written, so they are cached in the process.
+/// Versions never change once written, so they are cached in the process, up to
+/// `cacheCapacity` of them (the least recently used go first: runners of many sequences and
+/// versions must not hold every one ever read).
+///
+/// An id has at most `maxVersions` versions (put_sequence refuses more, 409). Older versions are
+/// never deleted: a running instance reads the definition of its version whenever a runner
+/// claims it, however old, and which versions instances still use is not known in the
+/// sequence's slot.
 public final class SequenceStore: Sendable {
+    public static let maxVersions = 1000
+
     public struct Stored: Sendable, Equatable {
         public var version: Int
         /// The definition as posted, canonical JSON (sorted keys).
@@ -13,14 +22,19 @@ public final class SequenceStore: Sendable {
 
     let redis: RedisClient
     let keys: KeySchema
-    private let cache = NIOLockedValueBox<[String: Stored]>([:])
+    private let cache: NIOLockedValueBox<BoundedCache<String, Stored>>
     /// The latest version seen per sequence id (only a hint: Redis says which is latest).
-    private let latestSeen = NIOLockedValueBox<[String: Int]>([:])
+    private let latestSeen: NIOLockedValueBox<BoundedCache<String, Int>>
 
-    public init(redis: RedisClient, keys: KeySchema) {
+    public init(redis: RedisClient, keys: KeySchema, cacheCapacity: Int = 1024) {
         self.redis = redis
         self.keys = keys
+        self.cache = NIOLockedValueBox(BoundedCache(capacity: cacheCapacity))
+        self.latestSeen = NIOLockedValueBox(BoundedCache(capacity: cacheCapacity))
     }
+
+    /// How many versions this process holds (at most `cacheCapacity`).
+    public var cachedVersions: Int { cache.withLockedValue { $0.count } }
 
     /// Stores a new version, or returns the latest when identical. One script call.
     public func put(
@@ -28,7 +42,8 @@ public final class SequenceStore: Sendable {
     ) async throws -> (version: Int, created: Bool) {
         let reply = try await redis.run(
             LuaScripts.putSequence, keys: [keys.sequence(definition.id)],
-            arguments: [RedisArgument(bytes: body.encoded()), .init(definition.tenantId ?? ""), .init(String(nowMilliseconds)), .init(caller.scope)])
+            arguments: [RedisArgument(bytes: body.encoded()), .init(definition.tenantId ?? ""), .init(String(nowMilliseconds)), .init(caller.scope),
+                        .init(Self.maxVersions)])
         guard case .array(let values) = try ScriptReply.checked(reply), values.count == 2,
               let version = values[0].int, let created = values[1].int else {
             throw RedisClientError(.unexpectedReply, "put_sequence returned \(reply)")
@@ -39,8 +54,8 @@ public final class SequenceStore: Sendable {
 
     /// One version (latest when nil), or nil when absent.
     public func get(_ id: String, version: Int? = nil) async throws -> Stored? {
-        if let version, let cached = cache.withLockedValue({ $0["\(id)\u{0}\(version)"] }) { return cached }
-        let hint = version == nil ? latestSeen.withLockedValue { $0[id] } : nil
+        if let version, let cached = cache.withLockedValue({ $0.value(for: "\(id)\u{0}\(version)") }) { return cached }
+        let hint = version == nil ? latestSeen.withLockedValue { $0.value(for: id) } : nil
         let reply = try await redis.run(
             LuaScripts.getSequence, keys: [keys.sequence(id)],
             arguments: [.init(version.map(String.init) ?? ""), .init(hint.map(String.init) ?? "")])
@@ -49,7 +64,7 @@ public final class SequenceStore: Sendable {
             return nil
         case .array(let values) where values.count == 1:
             // Still the version we hold: no need to read or parse it again.
-            if let number = values[0].int, let cached = cache.withLockedValue({ $0["\(id)\u{0}\(number)"] }) { return cached }
+            if let number = values[0].int, let cached = cache.withLockedValue({ $0.value(for: "\(id)\u{0}\(number)") }) { return cached }
         case .array(let values) where values.count == 2:
             guard let number = values[0].int, case .string(let buffer) = values[1] else { break }
             let json = try JSONValue.parse(buffer.readableBytesView)
@@ -68,7 +83,7 @@ public final class SequenceStore: Sendable {
     }
 
     private func remember(_ stored: Stored, id: String) {
-        cache.withLockedValue { $0["\(id)\u{0}\(stored.version)"] = stored }
-        latestSeen.withLockedValue { $0[id] = max($0[id] ?? 0, stored.version) }
+        cache.withLockedValue { $0.insert(stored, for: "\(id)\u{0}\(stored.version)") }
+        latestSeen.withLockedValue { $0.insert(max($0.value(for: id) ?? 0, stored.version), for: id) }
     }
 }

@@ -34,7 +34,7 @@ public struct SignalStore: StorageBacked {
         let reply = try await redis.run(
             LuaScripts.signalInstance,
             keys: [keys.instance(id), keys.context(id), keys.events(id), keys.ready(p), keys.leases(p), keys.wakeChannel(p),
-                   keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p),
+                   keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.taskLeases(p), keys.expiries(p),
                    keys.outputs(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)
         guard case .array(let parts) = try ScriptReply.checked(reply), parts.count == 2, let status = parts[0].string,

@@ -183,7 +183,7 @@ public struct TaskStore: StorageBacked {
         let reply = try await redis.run(
             LuaScripts.finishTask,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), queues.handler,
-                   keys.taskLeases(p), keys.wakeChannel(p), queues.tenant, keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+                   keys.taskLeases(p), keys.wakeChannel(p), queues.tenant, keys.expiries(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)
         guard let state = try Self.check(reply).string.flatMap(InstanceState.init(rawValue:)) else {
             throw RedisClientError(.unexpectedReply, "finish_task returned \(reply)")
@@ -202,7 +202,7 @@ public struct TaskStore: StorageBacked {
             let id = task.instanceId
             let queues = self.queues(task)
             return (keys: [keys.instance(id), queues.handler, keys.taskLeases(p), keys.wakeChannel(p), queues.tenant, keys.events(id), keys.ready(p),
-                           keys.context(id), keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
+                           keys.expiries(p), keys.context(id), keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
                     arguments: [RedisArgument(task.text), RedisArgument(now), RedisArgument(task.handler), RedisArgument(streamMaxLength),
                                 RedisArgument(retentionMilliseconds)])
         })
