@@ -75,7 +75,7 @@ STATUS=0
   --url "$BASE" --exclude-path /approvals/stream \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --phases "$PHASES" --max-examples "$EXAMPLES" --max-time "$MAX_TIME" \
-  --request-timeout 40 --workers 2 --seed "${FUZZ_SEED:-7}" --continue-on-failure \
+  --request-timeout 40 --workers 1 --seed "${FUZZ_SEED:-7}" --continue-on-failure \
   --suppress-health-check all --warnings off \
   --report junit,ndjson --report-dir "$RUN/report" || STATUS=$?
 "$WORK/venv/bin/python" scripts/fuzz_streams.py openapi.yaml "$BASE" /approvals/stream "$EXAMPLES" || STATUS=1
