@@ -43,6 +43,12 @@ import Glibc
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
 
+        /// Closing sends a reset (SO_LINGER 0) instead of a clean FIN: a client that vanishes.
+        func resetOnClose() {
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        }
+
         /// Up to `count` bytes: empty when nothing came within the receive timeout, nil when the
         /// server closed the connection.
         func receive(_ count: Int) -> String? {
