@@ -54,7 +54,7 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw failure("unexpected character '\(Self.printable(byte))'")
         }
     }
@@ -135,8 +135,9 @@ public struct JSONParser {
         }
     }
 
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, finite as a Double.
-    private mutating func number() throws(Failure) -> Double {
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, finite as a Double. An integer
+    /// literal that fits 64 bits but not a Double exactly is kept exact (`.integer`).
+    private mutating func number() throws(Failure) -> JSONValue {
         let start = at
         if current == UInt8(ascii: "-") { at += 1 }
         guard let first = current, Self.isDigit(first) else { throw failure("invalid number") }
@@ -155,10 +156,11 @@ public struct JSONParser {
             while let byte = current, Self.isDigit(byte) { at += 1 }
         }
         let text = String(decoding: bytes[start..<at], as: UTF8.self)
+        if let integer = Int64(text) { return JSONValue.integer(exactly: integer) }
         guard let value = Double(text), value.isFinite else {
             throw Failure(message: "number \(text.prefix(40)) is out of range", offset: start)
         }
-        return value
+        return .number(value)
     }
 
     private mutating func string() throws(Failure) -> String {

@@ -6,6 +6,9 @@ public enum JSONValue: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
     case number(Double)
+    /// An integer a Double cannot hold exactly (beyond ±2^53), kept to the last digit. Every
+    /// other number is `.number`, so code reading small numbers (limits, counts) sees one case.
+    case integer(Int64)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -16,6 +19,8 @@ public enum JSONValue: Sendable, Hashable, Codable {
             self = .null
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
+        } else if let value = try? container.decode(Int64.self), !Self.isExactDouble(value) {
+            self = .integer(value)
         } else if let value = try? container.decode(Double.self) {
             self = .number(value)
         } else if let value = try? container.decode(String.self) {
@@ -33,6 +38,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
         case .number(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
@@ -63,6 +69,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
         case .number(let value): out.append(contentsOf: Self.format(value).utf8)
+        case .integer(let value): out.append(contentsOf: String(value).utf8)
         case .string(let value): Self.writeString(value, into: &out)
         case .array(let values):
             out.append(UInt8(ascii: "["))
@@ -82,6 +89,14 @@ public enum JSONValue: Sendable, Hashable, Codable {
             out.append(UInt8(ascii: "}"))
         }
     }
+
+    /// The number for an integer: `.number` when a Double holds it exactly, else `.integer`.
+    public static func integer(exactly value: Int64) -> JSONValue {
+        isExactDouble(value) ? .number(Double(value)) : .integer(value)
+    }
+
+    /// Within ±2^53 every integer is a Double exactly.
+    static func isExactDouble(_ value: Int64) -> Bool { value.magnitude <= 1 << 53 }
 
     /// Integers print without a fraction; non-finite numbers cannot occur (JSON has none).
     static func format(_ value: Double) -> String {

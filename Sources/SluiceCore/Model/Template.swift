@@ -92,6 +92,7 @@ public enum Template {
         case .string(let text): return text
         case .null: return ""
         case .number(let number): return JSONValue.format(number)
+        case .integer(let integer): return String(integer)
         case .bool(let flag): return flag ? "true" : "false"
         case .array, .object: return value.jsonString
         }

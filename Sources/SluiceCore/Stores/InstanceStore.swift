@@ -219,8 +219,11 @@ public struct InstanceStore: StorageBacked {
 
 extension JSONValue {
     public var numberValue: Double? {
-        if case .number(let value) = self { return value }
-        return nil
+        switch self {
+        case .number(let value): return value
+        case .integer(let value): return Double(value)
+        default: return nil
+        }
     }
 
     public var arrayValue: [JSONValue]? {
