@@ -13,12 +13,7 @@ struct CheckCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigurationOptions
 
     func run() async throws {
-        let configuration: SluiceConfiguration
-        let redisConfiguration: RedisConfiguration
-        do {
-            configuration = try options.load()
-            redisConfiguration = try configuration.redisConfiguration()
-        } catch { throw StartupFailure.exit(error) }
+        let (configuration, redisConfiguration) = try options.loadWithRedis()
         let redis = RedisClient(configuration: redisConfiguration, logger: Logger(label: "sluice.redis"))
         defer { redis.shutdown() }
         let report = try await ConsistencyCheck(redis: redis, keys: configuration.keys).run()

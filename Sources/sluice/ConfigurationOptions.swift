@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceRedis
 
 /// The configuration flags shared by every long-running command. Each flag overrides the
 /// environment variable of the same setting (see `SluiceConfiguration.variables`).
@@ -44,6 +45,15 @@ struct ConfigurationOptions: ParsableArguments {
             ("SLUICE_LOG_FORMAT", logFormat), ("SLUICE_LOG_LEVEL", logLevel), ("SLUICE_DATA_DIR", dataDir),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
+    }
+
+    /// For commands that need an explicit Redis (`run`, `sweep`, `check`): the configuration
+    /// and its Redis client configuration, or exit 2 with one line naming the bad variable.
+    func loadWithRedis() throws -> (SluiceConfiguration, RedisConfiguration) {
+        do {
+            let configuration = try load()
+            return (configuration, try configuration.redisConfiguration())
+        } catch { throw StartupFailure.exit(error) }
     }
 
     /// The effective configuration, or exit 2 with one line naming the bad variable.

@@ -30,12 +30,7 @@ struct SweepCommand: AsyncParsableCommand {
 /// A process without HTTP: the wake-up subscription plus the runner and/or the sweeper.
 enum BackgroundProcess {
     static func run(options: ConfigurationOptions, runner: Bool, sweeper: Bool) async throws {
-        let configuration: SluiceConfiguration
-        let redisConfiguration: RedisConfiguration
-        do {
-            configuration = try options.load()
-            redisConfiguration = try configuration.redisConfiguration()
-        } catch { throw StartupFailure.exit(error) }
+        let (configuration, redisConfiguration) = try options.loadWithRedis()
         let logger = LogSetup.bootstrap(configuration)
         let redis = RedisClient(configuration: redisConfiguration, logger: Logger(label: "sluice.redis"))
         do {
