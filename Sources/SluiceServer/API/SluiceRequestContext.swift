@@ -17,6 +17,9 @@ public struct SluiceRequestContext: AuthRequestContext {
         self.coreContext = .init(source: source)
     }
 
-    /// Who is calling. Routes that need a key are only reached with one (`AccessMiddleware`).
+    /// Who is calling. Routes that need a key are only reached with one (`AccessMiddleware`);
+    /// in open mode the authenticator sets `anonymous`. Without an identity (an open route with
+    /// keys on) this falls back to `anonymous`, which has every right: an open route must not act
+    /// on the principal.
     public var principal: Principal { identity ?? .anonymous }
 }
