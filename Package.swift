@@ -71,6 +71,7 @@ let package = Package(
             name: "SluiceCore",
             dependencies: [
                 "SluiceRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["EmbedLuaScripts"]
@@ -108,6 +109,8 @@ let package = Package(
             dependencies: [
                 "SluiceServer", "SluiceRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -128,7 +131,7 @@ let package = Package(
             dependencies: ["SluiceRedis"],
             path: "Tests/SluiceTestSupport"
         ),
-        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "CHiredis", "SluiceTestSupport"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceServerTests",

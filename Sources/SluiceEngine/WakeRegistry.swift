@@ -10,8 +10,28 @@ public final class WakeRegistry: Sendable {
     }
 
     private let waiters = NIOLockedValueBox<(next: Int, byInstance: [String: [Waiter]])>((0, [:]))
+    private let live = NIOLockedValueBox(false)
 
     public init() {}
+
+    /// True while the wake-up subscription is up: every event written then rings its waiters,
+    /// so they need not poll fast. False before the first subscription and after a loss.
+    public var isLive: Bool { live.withLockedValue { $0 } }
+
+    /// The subscription is (again) up. Messages may have been missed while it was down, so
+    /// everyone looks again.
+    public func subscribed() {
+        live.withLockedValue { $0 = true }
+        wakeAll()
+    }
+
+    /// The subscription is down: wake-ups may be missed until it is back. Everyone is woken, so
+    /// that waits begun with the long interval of a live subscription start again with their own
+    /// short one.
+    public func lost() {
+        live.withLockedValue { $0 = false }
+        wakeAll()
+    }
 
     /// Registers a doorbell rung for every wake-up of `instanceId`; call the returned closure to stop.
     public func register(_ instanceId: String, _ doorbell: Doorbell) -> @Sendable () -> Void {

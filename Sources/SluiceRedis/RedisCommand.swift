@@ -1,4 +1,3 @@
-import CHiredis
 import NIOCore
 
 /// A command as its argument vector. Arguments are bytes; most callers pass strings.
@@ -6,90 +5,126 @@ public struct RedisCommand: Sendable {
     public var arguments: [RedisArgument]
 
     public init(_ name: String, _ arguments: [RedisArgument] = []) {
-        self.arguments = [.init(name)] + arguments
+        var all: [RedisArgument] = []
+        all.reserveCapacity(arguments.count + 1)
+        all.append(.init(name))
+        all.append(contentsOf: arguments)
+        self.arguments = all
     }
 
     public init(_ name: String, _ arguments: String...) {
-        self.arguments = [.init(name)] + arguments.map { RedisArgument($0) }
+        var all: [RedisArgument] = []
+        all.reserveCapacity(arguments.count + 1)
+        all.append(.init(name))
+        for argument in arguments { all.append(.init(argument)) }
+        self.arguments = all
     }
 
-    /// Encodes the command as RESP with hiredis (`redisFormatCommandArgv`) into `buffer`.
-    /// The argument vector points straight into each argument's bytes (pinned one by one), so
-    /// the only allocation is hiredis's own output string.
+    /// An argument vector built by the caller (name first), taken as it is.
+    init(vector: [RedisArgument]) {
+        self.arguments = vector
+    }
+
+    /// Bytes `encode(into:)` writes: the caller sizes the outbound buffer once.
+    public var encodedCount: Int {
+        arguments.reduce(Self.headerCount(arguments.count)) { $0 + $1.encodedCount }
+    }
+
+    /// Encodes the command as a RESP array of bulk strings straight into `buffer` (the buffer
+    /// written to the socket): no intermediate array, string or C allocation per command.
+    /// Replies are parsed by hiredis; the request side of RESP is only this framing.
     public func encode(into buffer: inout ByteBuffer) {
-        let count = arguments.count
-        // Pinning recurses once per argument: fine for ordinary commands, not for a huge MSET.
-        guard count <= 64 else { return encodeCopying(into: &buffer) }
-        withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
-                pin(0, argv, lengths) {
-                    var target: UnsafeMutablePointer<CChar>?
-                    let written = redisFormatCommandArgv(&target, Int32(count), argv.baseAddress, lengths.baseAddress)
-                    // redisFormatCommandArgv only fails on allocation failure.
-                    precondition(written >= 0 && target != nil, "hiredis could not encode a command (out of memory)")
-                    buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
-                    redisFreeCommand(target)
-                }
-            }
-        }
+        buffer.writeInteger(UInt8(ascii: "*"))
+        RedisArgument.writeDecimal(arguments.count, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        for argument in arguments { argument.encode(into: &buffer) }
     }
 
-    /// For long argument lists: one contiguous copy of all arguments, then hiredis.
-    private func encodeCopying(into buffer: inout ByteBuffer) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(arguments.reduce(0) { $0 + $1.bytes.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            bytes.append(contentsOf: argument.bytes)
-            lengths.append(argument.bytes.count)
-        }
-        bytes.withUnsafeBufferPointer { storage in
-            let base = storage.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? Self.empty
-            var offset = 0
-            var argv: [UnsafePointer<CChar>?] = []
-            argv.reserveCapacity(lengths.count)
-            for length in lengths {
-                argv.append(base + offset)
-                offset += length
-            }
-            var target: UnsafeMutablePointer<CChar>?
-            let written = redisFormatCommandArgv(&target, Int32(lengths.count), &argv, lengths)
-            precondition(written >= 0 && target != nil, "hiredis could not encode a command (out of memory)")
-            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
-            redisFreeCommand(target)
-        }
-    }
-
-    /// Keeps arguments `index...` pinned in memory while `body` runs, recording where they are.
-    private func pin(
-        _ index: Int, _ argv: UnsafeMutableBufferPointer<UnsafePointer<CChar>?>, _ lengths: UnsafeMutableBufferPointer<Int>,
-        _ body: () -> Void
-    ) {
-        guard index < arguments.count else { return body() }
-        arguments[index].bytes.withUnsafeBufferPointer { bytes in
-            argv[index] = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? Self.empty
-            lengths[index] = bytes.count
-            pin(index + 1, argv, lengths, body)
-        }
-    }
-
-    /// A valid pointer for empty arguments (hiredis copies zero bytes from it; never written).
-    nonisolated(unsafe) private static let empty: UnsafePointer<CChar> = {
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
-        pointer.initialize(to: 0)
-        return UnsafePointer(pointer)
-    }()
+    static func headerCount(_ count: Int) -> Int { 3 + RedisArgument.decimalCount(count) }
 }
 
-/// One command argument: raw bytes.
+/// One command argument: bytes, kept in the form the caller had them (a string, an integer, an
+/// array or a buffer) and written as bytes only when the command is encoded.
 public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
-    public var bytes: [UInt8]
+    enum Storage: Sendable {
+        case string(String)
+        case integer(Int)
+        case bytes([UInt8])
+        case buffer(ByteBuffer)
+    }
 
-    public init(_ string: String) { self.bytes = Array(string.utf8) }
-    public init(_ value: Int) { self.bytes = Array(String(value).utf8) }
-    public init(bytes: [UInt8]) { self.bytes = bytes }
-    public init(buffer: ByteBuffer) { self.bytes = Array(buffer.readableBytesView) }
+    var storage: Storage
+
+    public init(_ string: String) { self.storage = .string(string) }
+    public init(_ value: Int) { self.storage = .integer(value) }
+    public init(bytes: [UInt8]) { self.storage = .bytes(bytes) }
+    public init(buffer: ByteBuffer) { self.storage = .buffer(buffer) }
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
+
+    /// The argument's bytes (a copy; encoding does not need it).
+    public var bytes: [UInt8] {
+        switch storage {
+        case .string(let string): return Array(string.utf8)
+        case .integer(let value): return Array(String(value).utf8)
+        case .bytes(let bytes): return bytes
+        case .buffer(let buffer): return Array(buffer.readableBytesView)
+        }
+    }
+
+    /// Length of the argument's bytes.
+    var count: Int {
+        switch storage {
+        case .string(let string): return string.utf8.count
+        case .integer(let value): return Self.decimalCount(value)
+        case .bytes(let bytes): return bytes.count
+        case .buffer(let buffer): return buffer.readableBytes
+        }
+    }
+
+    /// `$<count>\r\n<bytes>\r\n`.
+    var encodedCount: Int {
+        let count = self.count
+        return 5 + Self.decimalCount(count) + count
+    }
+
+    func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "$"))
+        Self.writeDecimal(count, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        switch storage {
+        case .string(let string): buffer.writeString(string)
+        case .integer(let value): Self.writeDecimal(value, into: &buffer)
+        case .bytes(let bytes): buffer.writeBytes(bytes)
+        case .buffer(let bytes): buffer.writeImmutableBuffer(bytes)
+        }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// Digits (and sign) of `value` in decimal.
+    static func decimalCount(_ value: Int) -> Int {
+        var magnitude = value.magnitude
+        var count = value < 0 ? 2 : 1
+        while magnitude >= 10 {
+            magnitude /= 10
+            count += 1
+        }
+        return count
+    }
+
+    /// Writes `value` in decimal without making a String.
+    static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        var divisor: UInt = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            buffer.writeInteger(UInt8(ascii: "0") + UInt8(magnitude / divisor % 10))
+            divisor /= 10
+        }
+    }
+
+    // Arguments are equal when their bytes are, whatever form they were given in.
+    public static func == (lhs: RedisArgument, rhs: RedisArgument) -> Bool { lhs.bytes == rhs.bytes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
 }

@@ -60,7 +60,7 @@ public final class RedisConnection: Sendable {
 
     /// Sends one command and waits for its reply. Error replies are returned, not thrown.
     public func send(_ command: RedisCommand, timeout: TimeAmount? = nil) async throws -> RedisReply {
-        var payload = channel.allocator.buffer(capacity: 64)
+        var payload = channel.allocator.buffer(capacity: command.encodedCount)
         command.encode(into: &payload)
         let promise = channel.eventLoop.makePromise(of: RedisReply.self)
         write(RedisRequest(payload: payload, reply: .single(promise), timeout: timeout ?? commandTimeout))
@@ -70,7 +70,7 @@ public final class RedisConnection: Sendable {
     /// Writes all commands with one flush and returns their replies in order.
     public func pipeline(_ commands: [RedisCommand], timeout: TimeAmount? = nil) async throws -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
-        var payload = channel.allocator.buffer(capacity: 64 * commands.count)
+        var payload = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encodedCount })
         for command in commands { command.encode(into: &payload) }
         let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
         write(RedisRequest(payload: payload, reply: .batch(count: commands.count, promise), timeout: timeout ?? commandTimeout))

@@ -13,11 +13,23 @@ public struct RedisScript: Sendable, Hashable {
     }
 
     public func command(keys: [String], arguments: [RedisArgument]) -> RedisCommand {
-        RedisCommand("EVALSHA", [.init(sha1), .init(keys.count)] + keys.map { RedisArgument($0) } + arguments)
+        Self.vector("EVALSHA", sha1, keys, arguments)
     }
 
     func evalCommand(keys: [String], arguments: [RedisArgument]) -> RedisCommand {
-        RedisCommand("EVAL", [.init(source), .init(keys.count)] + keys.map { RedisArgument($0) } + arguments)
+        Self.vector("EVAL", source, keys, arguments)
+    }
+
+    /// `EVAL[SHA] script numkeys keys… arguments…` as one array, sized once.
+    private static func vector(_ name: String, _ script: String, _ keys: [String], _ arguments: [RedisArgument]) -> RedisCommand {
+        var vector: [RedisArgument] = []
+        vector.reserveCapacity(3 + keys.count + arguments.count)
+        vector.append(.init(name))
+        vector.append(.init(script))
+        vector.append(.init(keys.count))
+        for key in keys { vector.append(.init(key)) }
+        vector.append(contentsOf: arguments)
+        return RedisCommand(vector: vector)
     }
 }
 

@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// The process's one pub/sub connection. It keeps a set of channels subscribed across
 /// reconnects: `run()` connects, subscribes, waits for the connection to drop, backs off and
 /// starts again. `onSubscribed` runs after every (re)subscription, so users can catch up on
-/// anything published while they were not listening.
+/// anything published while they were not listening; `onLost` when the connection drops (or a
+/// connect fails), so users can stop relying on messages until the next `onSubscribed`.
 public final class RedisSubscriber: Service, Sendable {
     public enum Kind: Sendable {
         /// SUBSCRIBE / PUBLISH.
@@ -27,6 +28,7 @@ public final class RedisSubscriber: Service, Sendable {
     private let logger: Logger
     private let onMessage: @Sendable (RedisPushMessage) -> Void
     private let onSubscribed: @Sendable () -> Void
+    private let onLost: @Sendable () -> Void
     private let state = NIOLockedValueBox(State())
 
     public init(
@@ -36,6 +38,7 @@ public final class RedisSubscriber: Service, Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "sluice.redis.pubsub"),
         onSubscribed: @escaping @Sendable () -> Void = {},
+        onLost: @escaping @Sendable () -> Void = {},
         onMessage: @escaping @Sendable (RedisPushMessage) -> Void
     ) {
         self.configuration = configuration
@@ -44,6 +47,7 @@ public final class RedisSubscriber: Service, Sendable {
         self.logger = logger
         self.onMessage = onMessage
         self.onSubscribed = onSubscribed
+        self.onLost = onLost
         state.withLockedValue { $0.channels = Set(channels) }
     }
 
@@ -77,11 +81,15 @@ public final class RedisSubscriber: Service, Sendable {
                     connection.close()
                 }
                 state.withLockedValue { $0.connection = nil }
+                onLost()
             } catch {
                 // A half-subscribed connection must not live on next to the new one.
                 current?.close()
                 state.withLockedValue { $0.connection = nil }
-                if failures == 0 { logger.warning("pub/sub connection lost", metadata: ["error": "\(error)"]) }
+                if failures == 0 {
+                    logger.warning("pub/sub connection lost", metadata: ["error": "\(error)"])
+                    onLost()
+                }
                 failures += 1
             }
             if Task.isCancelled || Task.isShuttingDownGracefully { break }

@@ -67,11 +67,13 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     let limiter = StreamLimiter(maximum: dependencies.configuration.sseMaxStreams)
     InstanceStreamController(
         reader: EventStreamReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
-        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds
+        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
+        safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds)
     ).addRoutes(to: router)
     ApprovalStreamController(
         reader: ApprovalEventReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
-        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds
+        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
+        safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds)
     ).addRoutes(to: router)
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }

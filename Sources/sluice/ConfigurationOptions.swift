@@ -21,6 +21,8 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(help: "SLUICE_CONTEXT_MAX_BYTES (default 262144)") var contextMaxBytes: String?
     @Option(help: "SLUICE_SSE_KEEPALIVE_SECONDS (default 15)") var sseKeepaliveSeconds: String?
     @Option(help: "SLUICE_SSE_MAX_STREAMS (default 20000)") var sseMaxStreams: String?
+    @Option(help: "SLUICE_SSE_SAFETY_POLL_MS: idle stream reads while wake-ups are live (default 10000)") var sseSafetyPollMs: String?
+    @Option(help: "SLUICE_EXECUTOR: nio (NIO's event loops) or swift (the cooperative pool) (default nio)") var executor: String?
     @Option(help: "SLUICE_TASK_LEASE_MS (default 30000)") var taskLeaseMs: String?
     @Option(help: "SLUICE_SWEEP_INTERVAL_MS (default 250)") var sweepIntervalMs: String?
     @Option(help: "SLUICE_REDIS_TIMEOUT_MS (default 2000)") var redisTimeoutMs: String?
@@ -39,7 +41,8 @@ struct ConfigurationOptions: ParsableArguments {
             ("SLUICE_RETENTION_SECONDS", retentionSeconds), ("SLUICE_STREAM_MAXLEN", streamMaxlen),
             ("SLUICE_CHECKPOINT_CAP", checkpointCap), ("SLUICE_CHECKPOINT_MAX_BYTES", checkpointMaxBytes),
             ("SLUICE_CONTEXT_MAX_BYTES", contextMaxBytes), ("SLUICE_SSE_KEEPALIVE_SECONDS", sseKeepaliveSeconds),
-            ("SLUICE_SSE_MAX_STREAMS", sseMaxStreams), ("SLUICE_TASK_LEASE_MS", taskLeaseMs),
+            ("SLUICE_SSE_MAX_STREAMS", sseMaxStreams), ("SLUICE_SSE_SAFETY_POLL_MS", sseSafetyPollMs), ("SLUICE_EXECUTOR", executor),
+            ("SLUICE_TASK_LEASE_MS", taskLeaseMs),
             ("SLUICE_SWEEP_INTERVAL_MS", sweepIntervalMs), ("SLUICE_REDIS_TIMEOUT_MS", redisTimeoutMs),
             ("SLUICE_SHUTDOWN_GRACE_MS", shutdownGraceMs), ("SLUICE_HTTP_ALLOW", httpAllow),
             ("SLUICE_LOG_FORMAT", logFormat), ("SLUICE_LOG_LEVEL", logLevel), ("SLUICE_DATA_DIR", dataDir),

@@ -24,11 +24,11 @@ import Glibc
         let limiter = StreamLimiter(maximum: 1)
         for _ in 0..<3 {
             var response: Response? = try SSEStream.response(
-                Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, keepaliveSeconds: 1, initial: 0
+                Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0
             ) { _, _ in SSEStep(text: "", finished: true) }
             #expect(limiter.count == 1)
             #expect(throws: APIError.self) {
-                try SSEStream.response(Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, keepaliveSeconds: 1, initial: 0) { _, _ in
+                try SSEStream.response(Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0) { _, _ in
                     SSEStep(text: "", finished: true)
                 }
             }

@@ -68,6 +68,17 @@ extension SluiceConfiguration {
         .init(name: "SLUICE_SSE_KEEPALIVE_SECONDS", flag: "sse-keepalive-seconds", defaultValue: "15", summary: "idle SSE keepalive comment interval") { c, v throws(ConfigurationError) in
             c.sseKeepaliveSeconds = try integer(v, "SLUICE_SSE_KEEPALIVE_SECONDS", in: 1...3600)
         },
+        .init(name: "SLUICE_EXECUTOR", flag: "executor", defaultValue: "nio",
+              summary: "where Swift concurrency runs: nio (NIO's event loops, no thread hop per await) or swift (the cooperative pool)") { c, v throws(ConfigurationError) in
+            guard let choice = ExecutorChoice(rawValue: v) else {
+                throw ConfigurationError(variable: "SLUICE_EXECUTOR", message: "must be nio or swift (got '\(v)')")
+            }
+            c.executor = choice
+        },
+        .init(name: "SLUICE_SSE_SAFETY_POLL_MS", flag: "sse-safety-poll-ms", defaultValue: "10000",
+              summary: "how often an idle SSE stream reads while wake-ups are live (poll_ms applies while they are not)") { c, v throws(ConfigurationError) in
+            c.sseSafetyPollMilliseconds = try integer(v, "SLUICE_SSE_SAFETY_POLL_MS", in: 100...3_600_000)
+        },
         .init(name: "SLUICE_SSE_MAX_STREAMS", flag: "sse-max-streams", defaultValue: "20000", summary: "open SSE streams per process; beyond it 503") { c, v throws(ConfigurationError) in
             c.sseMaxStreams = try integer(v, "SLUICE_SSE_MAX_STREAMS", in: 0...1_000_000)
         },

@@ -24,6 +24,13 @@ public struct SluiceConfiguration: Sendable, Equatable {
     public var contextMaxBytes = 256 * 1024
     public var sseKeepaliveSeconds = 15
     public var sseMaxStreams = 20_000
+    /// Installed by the executable before parsing (`ExecutorChoice.fromEnvironmentAndArguments`);
+    /// kept here so the value is validated and documented with the others.
+    public var executor = ExecutorChoice.nio
+    /// How often an idle stream reads anyway while the wake-up subscription is live: every event
+    /// written wakes its streams, and every (re)subscription wakes all, so this is only a safety
+    /// net. While the subscription is down, streams read every `poll_ms` instead.
+    public var sseSafetyPollMilliseconds = 10_000
     public var taskLeaseMilliseconds = 30_000
     public var sweepIntervalMilliseconds = 250
     public var redisTimeoutMilliseconds = 2_000

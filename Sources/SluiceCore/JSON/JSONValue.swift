@@ -64,13 +64,15 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     public var jsonString: String { String(decoding: encoded(), as: UTF8.self) }
 
-    private func write(into out: inout [UInt8]) {
+    /// Appends the compact JSON text (sorted keys) to `out`: a response body is written in place,
+    /// not built as an array and copied.
+    public func write<Output: JSONOutput>(into out: inout Output) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
         case .number(let value): out.append(contentsOf: Self.format(value).utf8)
         case .integer(let value): out.append(contentsOf: String(value).utf8)
-        case .string(let value): Self.writeString(value, into: &out)
+        case .string(let value): out.appendJSONString(value)
         case .array(let values):
             out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
@@ -80,11 +82,11 @@ public enum JSONValue: Sendable, Hashable, Codable {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in object.keys.sorted().enumerated() {
+            for (index, element) in object.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &out)
+                out.appendJSONString(element.key)
                 out.append(UInt8(ascii: ":"))
-                object[key]!.write(into: &out)
+                element.value.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -102,24 +104,6 @@ public enum JSONValue: Sendable, Hashable, Codable {
     static func format(_ value: Double) -> String {
         if value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"
-    }
-
-    private static func writeString(_ value: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
-            case 0x0A: out.append(contentsOf: "\\n".utf8)
-            case 0x0D: out.append(contentsOf: "\\r".utf8)
-            case 0x09: out.append(contentsOf: "\\t".utf8)
-            case 0..<0x20:
-                let hex = String(byte, radix: 16)
-                out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
 

@@ -1,3 +1,4 @@
+import NIOCore
 import SluiceRedis
 
 /// Checkpoints of instances (api.md → Checkpoints): a capped list of ids `{p}:cp:<id>` and a
@@ -24,24 +25,37 @@ public struct CheckpointStore: StorageBacked {
         return checkpointId
     }
 
-    /// All checkpoints, oldest first; nil when the instance does not exist or the caller may not see it.
-    public func list(_ id: String, for caller: Caller = .anonymous) async throws -> [Checkpoint]? {
+    /// All checkpoints, oldest first, as the API's JSON array (records spliced as stored, see
+    /// `CheckpointRecord`); nil when the instance does not exist or the caller may not see it.
+    public func listJSON(_ id: String, for caller: Caller = .anonymous) async throws -> ByteBuffer? {
         let replies = try await redis.pipeline([
             RedisCommand("HMGET", keys.instance(id), "state", "tenant_id"), RedisCommand("HGETALL", keys.checkpointData(id)),
         ])
         guard let found = try replies[0].throwingServerError().array, found.count == 2, found[0].string != nil,
               caller.sees(tenant: found[1].string.flatMap { $0.isEmpty ? nil : $0 }) else { return nil }
+        guard case .array(let pairs) = try replies[1].throwingServerError(), pairs.count % 2 == 0 else {
+            throw RedisClientError(.unexpectedReply, "HGETALL of checkpoints returned \(replies[1])")
+        }
+        var records: [(id: ByteBuffer, record: ByteBuffer)] = []
+        records.reserveCapacity(pairs.count / 2)
+        var index = 0
+        while index < pairs.count {
+            if case .string(let id) = pairs[index], case .string(let record) = pairs[index + 1] { records.append((id, record)) }
+            index += 2
+        }
         // Ids sort in save order (save_checkpoint makes them so), which spares reading the list.
-        return (try replies[1].throwingServerError().fields ?? [:]).values.compactMap(Checkpoint.init(record:)).sorted { $0.id < $1.id }
+        records.sort { $0.id.readableBytesView.lexicographicallyPrecedes($1.id.readableBytesView) }
+        return CheckpointRecord.apiJSONArray(of: records.map(\.record))
     }
 
-    /// One checkpoint, or the newest when `checkpointId` is nil; nil when there is none.
-    /// `SluiceError.notFound` for an unknown instance.
-    public func get(_ id: String, checkpointId: String? = nil, for caller: Caller = .anonymous) async throws -> Checkpoint? {
+    /// One checkpoint as API JSON, or the newest when `checkpointId` is nil; nil when there is
+    /// none. `SluiceError.notFound` for an unknown instance.
+    public func getJSON(_ id: String, checkpointId: String? = nil, for caller: Caller = .anonymous) async throws -> ByteBuffer? {
         let reply = try await redis.run(
             LuaScripts.getCheckpoint, keys: [keys.instance(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: [.init(checkpointId ?? ""), .init(caller.scope)])
-        return try ScriptReply.checked(reply).string.flatMap(Checkpoint.init(record:))
+        guard case .string(let record) = try ScriptReply.checked(reply) else { return nil }
+        return CheckpointRecord.apiJSON(of: record)
     }
 
     /// Keeps the `keep` newest checkpoints; returns how many were deleted.

@@ -1,3 +1,4 @@
+import NIOCore
 import SluiceRedis
 
 /// Instances in Redis: create, read, list, outputs, delete. Each write is one script call.
@@ -81,6 +82,18 @@ public struct InstanceStore: StorageBacked {
         let replies = try await redis.pipeline([RedisCommand("HGETALL", keys.instance(id)), RedisCommand("HGETALL", keys.context(id))])
         guard let fields = try replies[0].throwingServerError().fields, !fields.isEmpty else { return nil }
         return Instance(fields: fields, context: try replies[1].throwingServerError().fields ?? [:])
+    }
+
+    /// The instance as the API's JSON (`InstanceRecord`: stored JSON spliced, not parsed); nil
+    /// when it does not exist or the caller may not see it. One pipelined round trip.
+    public func getJSON(_ id: String, for caller: Caller = .anonymous) async throws -> ByteBuffer? {
+        let replies = try await redis.pipeline([RedisCommand("HGETALL", keys.instance(id)), RedisCommand("HGETALL", keys.context(id))])
+        guard let record = InstanceRecord(instance: try replies[0].throwingServerError(), context: try replies[1].throwingServerError()),
+              caller.sees(tenant: record.tenantId) else { return nil }
+        var out = ByteBuffer()
+        out.reserveCapacity(512)
+        record.write(to: &out)
+        return out
     }
 
     /// Step outputs in completion order: `[{block_id, output, created_at}]`; nil when the

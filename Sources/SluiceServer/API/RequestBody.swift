@@ -27,10 +27,20 @@ extension Request {
 extension JSONValue: ResponseGenerator {
     /// A JSON value as a `200 application/json` response.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: encoded())))
+        response(status: .ok)
     }
 
+    /// Written straight into the response body's buffer.
     func response(status: HTTPResponse.Status) -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: encoded())))
+        var body = ByteBuffer()
+        write(into: &body)
+        return ByteBuffer.jsonResponse(body, status: status)
+    }
+}
+
+extension ByteBuffer {
+    /// JSON text already in a buffer (spliced from stored JSON) as a response.
+    static func jsonResponse(_ body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
     }
 }

@@ -14,6 +14,8 @@ struct ApprovalStreamController {
     let wakes: WakeRegistry
     let limiter: StreamLimiter
     let keepaliveSeconds: Int
+    /// `SLUICE_SSE_SAFETY_POLL_MS`: the read interval of an idle stream while wake-ups are live.
+    let safetyPollMilliseconds: Int64
 
     /// The wake-up key the gate scripts publish for any change of the queue.
     static let wakeKey = "~approvals"
@@ -39,7 +41,7 @@ struct ApprovalStreamController {
         let reader = self.reader
         return try SSEStream.response(
             request, limiter: limiter, wakes: wakes, wakeKey: Self.wakeKey, pollMilliseconds: pollMilliseconds,
-            keepaliveSeconds: keepaliveSeconds, initial: start
+            safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds, initial: start
         ) { position, _ in
             let batch = try await reader.read(after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace)
             var text = ""

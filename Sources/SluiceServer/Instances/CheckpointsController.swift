@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import SluiceCore
 
 /// `/instances/{id}/checkpoints`: save, list, latest, get one, prune, restore.
@@ -31,20 +32,26 @@ struct CheckpointsController {
     }
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        guard let list = try await checkpoints.list(try instanceID(context), for: context.principal.caller) else { throw APIError.notFound("instance not found") }
-        return JSONValue.array(list.map(\.json)).response(status: .ok)
+        guard let list = try await checkpoints.listJSON(try instanceID(context), for: context.principal.caller) else {
+            throw APIError.notFound("instance not found")
+        }
+        return ByteBuffer.jsonResponse(list)
     }
 
     @Sendable func latest(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        guard let checkpoint = try await checkpoints.get(try instanceID(context), for: context.principal.caller) else { throw APIError.notFound("no checkpoints") }
-        return checkpoint.json.response(status: .ok)
+        guard let checkpoint = try await checkpoints.getJSON(try instanceID(context), for: context.principal.caller) else {
+            throw APIError.notFound("no checkpoints")
+        }
+        return ByteBuffer.jsonResponse(checkpoint)
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let id = try instanceID(context)
         let checkpointId = try self.checkpointID(context)
-        guard let checkpoint = try await checkpoints.get(id, checkpointId: checkpointId, for: context.principal.caller) else { throw APIError.notFound("checkpoint not found") }
-        return checkpoint.json.response(status: .ok)
+        guard let checkpoint = try await checkpoints.getJSON(id, checkpointId: checkpointId, for: context.principal.caller) else {
+            throw APIError.notFound("checkpoint not found")
+        }
+        return ByteBuffer.jsonResponse(checkpoint)
     }
 
     @Sendable func prune(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import SluiceCore
 
 /// `POST /instances`, `GET /instances[/{id}]`, `GET /instances/{id}/outputs`, `DELETE /instances/{id}`.
@@ -38,8 +39,12 @@ struct InstancesController {
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        let instance = try await require(context)
-        return instance.json.response(status: .ok)
+        let id = try context.parameters.require("id")
+        // Another tenant's instance is not found (never forbidden: ids cannot be probed).
+        guard Identifier.isValid(id), let json = try await instances.getJSON(id, for: context.principal.caller) else {
+            throw APIError.notFound("instance not found")
+        }
+        return ByteBuffer.jsonResponse(json)
     }
 
     @Sendable func outputs(_ request: Request, context: SluiceRequestContext) async throws -> Response {
@@ -87,15 +92,6 @@ struct InstancesController {
         return JSONValue.object([
             "items": .array(items.map(\.json)), "next_cursor": next.map { .string($0.text) } ?? .null,
         ]).response(status: .ok)
-    }
-
-    private func require(_ context: SluiceRequestContext) async throws -> Instance {
-        let id = try context.parameters.require("id")
-        // Another tenant's instance is not found (never forbidden: ids cannot be probed).
-        guard Identifier.isValid(id), let instance = try await instances.get(id), context.principal.caller.sees(tenant: instance.tenantId) else {
-            throw APIError.notFound("instance not found")
-        }
-        return instance
     }
 }
 

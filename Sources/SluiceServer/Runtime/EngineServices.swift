@@ -40,8 +40,9 @@ public struct EngineServices {
             onSubscribed: {
                 // Messages may have been missed while (re)connecting: everyone looks again.
                 doorbell.ring()
-                wakes.wakeAll()
+                wakes.subscribed()
             },
+            onLost: { wakes.lost() },
             onMessage: { message in
                 let text = String(buffer: message.payload)
                 if text.hasSuffix("|r") {

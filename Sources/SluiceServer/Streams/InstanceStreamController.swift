@@ -17,6 +17,8 @@ struct InstanceStreamController {
     let wakes: WakeRegistry
     let limiter: StreamLimiter
     let keepaliveSeconds: Int
+    /// `SLUICE_SSE_SAFETY_POLL_MS`: the read interval of an idle stream while wake-ups are live.
+    let safetyPollMilliseconds: Int64
 
     static let batchSize = 32
 
@@ -35,7 +37,8 @@ struct InstanceStreamController {
         let reader = self.reader
         let caller = context.principal.caller
         return try SSEStream.response(
-            request, limiter: limiter, wakes: wakes, wakeKey: id, pollMilliseconds: pollMilliseconds, keepaliveSeconds: keepaliveSeconds,
+            request, limiter: limiter, wakes: wakes, wakeKey: id, pollMilliseconds: pollMilliseconds,
+            safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds,
             initial: StreamSession(after: lastEventID ?? "0-0")
         ) { session, woken in
             let batch = try await reader.read(

@@ -26,15 +26,21 @@ enum SSEStream {
     static let shutdownText = ": server shutting down, reconnect\nretry: \(shutdownRetryMilliseconds)\n\n"
 
     /// `step` reads once from `state` (true as its second argument after a wake-up, and for the
-    /// first read); 503 when the process has no stream slot left.
+    /// first read); 503 when the process has no stream slot left. An idle stream reads every
+    /// `pollMilliseconds` while wake-ups may be missed (`wakes.isLive` false), and only every
+    /// `safetyPollMilliseconds` while they are live: then every event written rings it at once,
+    /// so polling would only cost Redis commands.
     static func response<State: Sendable>(
         _ request: Request, limiter: StreamLimiter, wakes: WakeRegistry, wakeKey: String, pollMilliseconds: Int64,
-        keepaliveSeconds: Int, initial: State, step: @escaping @Sendable (inout State, _ woken: Bool) async throws -> SSEStep
+        safetyPollMilliseconds: Int64, keepaliveSeconds: Int, initial: State,
+        step: @escaping @Sendable (inout State, _ woken: Bool) async throws -> SSEStep
     ) throws -> Response {
         guard let slot = limiter.acquire() else {
             throw APIError(.unavailable, "too many open streams on this process (SLUICE_SSE_MAX_STREAMS); retry on another")
         }
-        let keepalive = Int64(keepaliveSeconds) * 1000
+        let keepalive = Duration.seconds(keepaliveSeconds)
+        let livePoll = Duration.milliseconds(max(pollMilliseconds, safetyPollMilliseconds))
+        let deadPoll = Duration.milliseconds(pollMilliseconds)
         // The body owns the slot: released when it ends, or when the response is dropped unsent.
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             defer { slot.release() }
@@ -51,26 +57,35 @@ enum SSEStream {
                     // proxies) see the stream open even when no event is due yet.
                     try await writer.write(ByteBuffer(string: ": stream open\n\n"))
                     var lastWrite = ContinuousClock.now
+                    var lastRead = lastWrite
                     var woken = true
+                    var behind = false
                     while !clientGone.withLockedValue({ $0 }) {
                         if shuttingDown.withLockedValue({ $0 }) {
                             try await writer.write(ByteBuffer(string: shutdownText))
                             break
                         }
-                        let result = try await step(&state, woken)
-                        if !result.text.isEmpty {
-                            try await writer.write(ByteBuffer(string: result.text))
-                            lastWrite = .now
+                        // Read when rung, or when the poll interval of the moment has passed (the
+                        // wait below also ends for keepalives, which need no read).
+                        let poll = wakes.isLive ? livePoll : deadPoll
+                        if woken || behind || ContinuousClock.now - lastRead >= poll {
+                            let result = try await step(&state, woken)
+                            lastRead = .now
+                            behind = result.lagging
+                            if !result.text.isEmpty {
+                                try await writer.write(ByteBuffer(string: result.text))
+                                lastWrite = .now
+                            }
+                            if result.finished { break }
+                            if result.lagging { continue }  // drain before waiting
                         }
-                        if result.finished { break }
-                        if result.lagging { continue }  // drain before waiting
-                        let sinceWrite = Int64((ContinuousClock.now - lastWrite).components.seconds * 1000)
-                        if sinceWrite >= keepalive {
+                        if ContinuousClock.now - lastWrite >= keepalive {
                             try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
                             lastWrite = .now
-                            continue
                         }
-                        woken = await doorbell.wait(upTo: min(pollMilliseconds, keepalive - sinceWrite))
+                        let now = ContinuousClock.now
+                        let wait = min(lastRead + poll, lastWrite + keepalive) - now
+                        woken = await doorbell.wait(upTo: max(1, Self.milliseconds(wait)))
                     }
                 } onGracefulShutdown: {
                     shuttingDown.withLockedValue { $0 = true }
@@ -82,5 +97,11 @@ enum SSEStream {
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// Whole milliseconds of a duration, rounded up (a wait never ends early and spins).
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
     }
 }

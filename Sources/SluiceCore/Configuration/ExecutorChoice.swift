@@ -1,0 +1,23 @@
+import Foundation
+
+/// Where Swift concurrency runs jobs (`SLUICE_EXECUTOR`): on NIO's event loops (`nio`, the
+/// default: no thread hop between I/O and the code awaiting it) or on Swift's own cooperative
+/// pool (`swift`).
+public enum ExecutorChoice: String, Sendable, CaseIterable {
+    case nio
+    case swift
+
+    /// Read before the command line is parsed (the executor is installed before any task
+    /// exists): `--executor X` / `--executor=X` win over `SLUICE_EXECUTOR`. An invalid value picks
+    /// the default here; the parser then refuses it with the usual message.
+    public static func fromEnvironmentAndArguments(
+        environment: [String: String] = ProcessInfo.processInfo.environment, arguments: [String] = CommandLine.arguments
+    ) -> ExecutorChoice {
+        var text = environment["SLUICE_EXECUTOR"]
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--executor", index + 1 < arguments.count { text = arguments[index + 1] }
+            if argument.hasPrefix("--executor=") { text = String(argument.dropFirst("--executor=".count)) }
+        }
+        return text.flatMap(ExecutorChoice.init(rawValue:)) ?? .nio
+    }
+}

@@ -1,0 +1,69 @@
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOConcurrencyHelpers
+import SluiceEngine
+@testable import SluiceServer
+import Testing
+
+/// Issue 12 (idle streams nearly free): while the wake-up subscription is live, every event
+/// written rings its streams, so an idle stream reads only every SLUICE_SSE_SAFETY_POLL_MS; while
+/// it is down, streams read every poll_ms again (api.md: events within poll_ms at worst).
+@Suite struct IdleStreamTests {
+    @Test func idleStreamsReadAtTheSafetyPollWhileWakeUpsAreLiveAndAtPollMsOtherwise() async throws {
+        let wakes = WakeRegistry()
+        let reads = NIOLockedValueBox(0)
+        let router = Router(context: SluiceRequestContext.self)
+        router.get("/idle") { request, _ in
+            try SSEStream.response(
+                request, limiter: StreamLimiter(maximum: 10), wakes: wakes, wakeKey: "idle", pollMilliseconds: 100,
+                safetyPollMilliseconds: 60_000, keepaliveSeconds: 3600, initial: 0
+            ) { _, _ in
+                reads.withLockedValue { $0 += 1 }
+                return SSEStep(text: "")
+            }
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Logger(label: "idle"))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let stream = Task { try await SSEClient.read(port: port, path: "/idle", timeout: .seconds(20)) }
+            defer { stream.cancel() }
+            func readsDuring(_ window: Duration) async throws -> Int {
+                let before = reads.withLockedValue { $0 }
+                try await Task.sleep(for: window)
+                return reads.withLockedValue { $0 } - before
+            }
+            // No subscription yet: wake-ups could be missed, so the stream polls every 100 ms.
+            try await Task.sleep(for: .milliseconds(300))
+            let polling = try await readsDuring(.milliseconds(1500))
+            #expect(polling >= 5, "reads in 1.5 s at poll_ms=100 without a live subscription: \(polling)")
+
+            // Live: one read for the wake-up of the (re)subscription, then none for a minute.
+            wakes.subscribed()
+            try await Task.sleep(for: .milliseconds(300))
+            let live = try await readsDuring(.milliseconds(1500))
+            #expect(live == 0, "reads in 1.5 s of an idle stream with a live subscription: \(live)")
+
+            // A wake-up for the stream's key still reads at once.
+            let beforeWake = reads.withLockedValue { $0 }
+            wakes.wake("idle")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(reads.withLockedValue { $0 } - beforeWake == 1)
+
+            // Lost: the stream is woken and polls every poll_ms again.
+            wakes.lost()
+            try await Task.sleep(for: .milliseconds(300))
+            let lost = try await readsDuring(.milliseconds(1500))
+            #expect(lost >= 5, "reads in 1.5 s after the subscription was lost: \(lost)")
+        }
+    }
+
+    @Test func theRegistryIsLiveOnlyBetweenSubscribedAndLost() {
+        let wakes = WakeRegistry()
+        #expect(!wakes.isLive)
+        wakes.subscribed()
+        #expect(wakes.isLive)
+        wakes.lost()
+        #expect(!wakes.isLive)
+    }
+}
