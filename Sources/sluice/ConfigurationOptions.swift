@@ -22,7 +22,7 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(help: "SLUICE_SSE_KEEPALIVE_SECONDS (default 15)") var sseKeepaliveSeconds: String?
     @Option(help: "SLUICE_SSE_MAX_STREAMS (default 20000)") var sseMaxStreams: String?
     @Option(help: "SLUICE_SSE_SAFETY_POLL_MS: idle stream reads while wake-ups are live (default 10000)") var sseSafetyPollMs: String?
-    @Option(help: "SLUICE_EXECUTOR: nio (NIO's event loops) or swift (the cooperative pool) (default nio)") var executor: String?
+    @Option(help: "SLUICE_EXECUTOR: swift (the cooperative pool) or nio (NIO's event loops) (default swift)") var executor: String?
     @Option(help: "SLUICE_TASK_LEASE_MS (default 30000)") var taskLeaseMs: String?
     @Option(help: "SLUICE_SWEEP_INTERVAL_MS (default 250)") var sweepIntervalMs: String?
     @Option(help: "SLUICE_REDIS_TIMEOUT_MS (default 2000)") var redisTimeoutMs: String?

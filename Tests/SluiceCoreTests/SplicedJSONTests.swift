@@ -74,3 +74,11 @@ import Testing
         #expect(String(decoding: out, as: UTF8.self) == #""q\"b\\s\u0000\u001f\n\r\t é 🦆 \#u{7F}""#)
     }
 }
+
+extension SplicedJSONTests {
+    @Test func checkpointIdsSortByTheirBytes() {
+        let ids = ["0190a1b2-c3d4-7001-8abc-0123456789ab", "0190a1b2-c3d4-7000-8abc-0123456789ab", "", "0190", "0190a1b2-c3d4-7000-8abc-0123456789ac"]
+        let sorted = ids.map { ByteBuffer(string: $0) }.sorted(by: CheckpointRecord.precedes).map { String(buffer: $0) }
+        #expect(sorted == ids.sorted())
+    }
+}

@@ -68,8 +68,8 @@ extension SluiceConfiguration {
         .init(name: "SLUICE_SSE_KEEPALIVE_SECONDS", flag: "sse-keepalive-seconds", defaultValue: "15", summary: "idle SSE keepalive comment interval") { c, v throws(ConfigurationError) in
             c.sseKeepaliveSeconds = try integer(v, "SLUICE_SSE_KEEPALIVE_SECONDS", in: 1...3600)
         },
-        .init(name: "SLUICE_EXECUTOR", flag: "executor", defaultValue: "nio",
-              summary: "where Swift concurrency runs: nio (NIO's event loops, no thread hop per await) or swift (the cooperative pool)") { c, v throws(ConfigurationError) in
+        .init(name: "SLUICE_EXECUTOR", flag: "executor", defaultValue: "swift",
+              summary: "where Swift concurrency runs: swift (the cooperative pool) or nio (NIO's event loops, no thread hop per await)") { c, v throws(ConfigurationError) in
             guard let choice = ExecutorChoice(rawValue: v) else {
                 throw ConfigurationError(variable: "SLUICE_EXECUTOR", message: "must be nio or swift (got '\(v)')")
             }

@@ -1,8 +1,10 @@
 import Foundation
 
-/// Where Swift concurrency runs jobs (`SLUICE_EXECUTOR`): on NIO's event loops (`nio`, the
-/// default: no thread hop between I/O and the code awaiting it) or on Swift's own cooperative
-/// pool (`swift`).
+/// Where Swift concurrency runs jobs (`SLUICE_EXECUTOR`): on Swift's own cooperative pool
+/// (`swift`, the default) or on NIO's event loops (`nio`: no thread hop between I/O and the code
+/// awaiting it). Measured on 2 cores (bench/README.md → executor), `nio` costs more instructions
+/// per request (every job becomes an event loop task, with its lock and wake-up) and has a far
+/// worse tail under load, so it is an option, not the default.
 public enum ExecutorChoice: String, Sendable, CaseIterable {
     case nio
     case swift
@@ -18,6 +20,6 @@ public enum ExecutorChoice: String, Sendable, CaseIterable {
             if argument == "--executor", index + 1 < arguments.count { text = arguments[index + 1] }
             if argument.hasPrefix("--executor=") { text = String(argument.dropFirst("--executor=".count)) }
         }
-        return text.flatMap(ExecutorChoice.init(rawValue:)) ?? .nio
+        return text.flatMap(ExecutorChoice.init(rawValue:)) ?? .swift
     }
 }

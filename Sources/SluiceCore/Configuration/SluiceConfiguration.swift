@@ -26,7 +26,7 @@ public struct SluiceConfiguration: Sendable, Equatable {
     public var sseMaxStreams = 20_000
     /// Installed by the executable before parsing (`ExecutorChoice.fromEnvironmentAndArguments`);
     /// kept here so the value is validated and documented with the others.
-    public var executor = ExecutorChoice.nio
+    public var executor = ExecutorChoice.swift
     /// How often an idle stream reads anyway while the wake-up subscription is live: every event
     /// written wakes its streams, and every (re)subscription wakes all, so this is only a safety
     /// net. While the subscription is down, streams read every `poll_ms` instead.

@@ -1,5 +1,11 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A stored checkpoint record (lua/save_checkpoint.lua) turned into its API representation by
 /// cutting bytes, not by parsing: the client's data and the context snapshot (most of a record)
 /// are copied as stored. The record is
@@ -66,18 +72,34 @@ public enum CheckpointRecord {
         return out
     }
 
+    /// The first `needle` in `bytes[start..<end]`: memchr for its first byte, memcmp for the
+    /// rest (this runs over every record listed; a byte-by-byte Swift loop showed in the profile).
     private static func firstRange(
         of needle: [UInt8], in bytes: UnsafeRawBufferPointer, from start: Int, before end: Int? = nil
     ) -> Range<Int>? {
-        let limit = (end ?? bytes.count) - needle.count
-        guard limit >= start else { return nil }
-        var index = start
-        while index <= limit {
-            if bytes[index] == needle[0], bytes[index..<index + needle.count].elementsEqual(needle) {
-                return index..<index + needle.count
+        let end = end ?? bytes.count
+        guard let base = bytes.baseAddress, let first = needle.first else { return nil }
+        return needle.withUnsafeBytes { needleBytes -> Range<Int>? in
+            guard let needleBase = needleBytes.baseAddress else { return nil }
+            var index = start
+            while end - index >= needle.count {
+                guard let hit = memchr(base + index, Int32(first), end - needle.count + 1 - index) else { return nil }
+                index = UnsafeRawPointer(hit) - base
+                if memcmp(base + index, needleBase, needle.count) == 0 { return index..<index + needle.count }
+                index += 1
             }
-            index += 1
+            return nil
         }
-        return nil
+    }
+
+    /// Byte order of two buffers (checkpoint ids sort in save order), without copying them.
+    static func precedes(_ a: ByteBuffer, _ b: ByteBuffer) -> Bool {
+        a.withUnsafeReadableBytes { a in
+            b.withUnsafeReadableBytes { b in
+                guard let left = a.baseAddress, let right = b.baseAddress else { return a.count < b.count }
+                let order = memcmp(left, right, min(a.count, b.count))
+                return order < 0 || (order == 0 && a.count < b.count)
+            }
+        }
     }
 }

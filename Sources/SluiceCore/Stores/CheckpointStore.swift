@@ -44,7 +44,7 @@ public struct CheckpointStore: StorageBacked {
             index += 2
         }
         // Ids sort in save order (save_checkpoint makes them so), which spares reading the list.
-        records.sort { $0.id.readableBytesView.lexicographicallyPrecedes($1.id.readableBytesView) }
+        records.sort { CheckpointRecord.precedes($0.id, $1.id) }
         return CheckpointRecord.apiJSONArray(of: records.map(\.record))
     }
 
