@@ -19,17 +19,22 @@ run: build
 
 # The whole suite, then the server suite again with API keys on (SLUICE_TEST_AUTH=1: every
 # test's application requires a key and its clients send one), so access control is proven
-# not to break any behaviour.
+# not to break any behaviour; then the CI-sized cost check (callgrind instructions per request
+# of the hot routes against bench/cost-baseline-debug.json, +15% fails).
 test: deps
+	@scripts/install-deps.sh valgrind gcc binutils
 	scripts/check-compose.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	SLUICE_TEST_AUTH=1 $(SWIFT) test --skip-build --filter SluiceServerTests
+	scripts/cost-check.sh
 
 # Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.
 bench:
-	@scripts/install-deps.sh $(PACKAGES) wrk python3
+	@scripts/install-deps.sh $(PACKAGES) wrk python3 valgrind gcc binutils
 	bench/redis-client
+	bench/reads
+	bench/cost
 	bench/engine
 	bench/sse
 	bench/checkpoints
