@@ -49,23 +49,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Compiles lua/ and openapi.yaml into the binary (Plugins/EmbedResources).
         .executableTarget(
-            name: "LuaEmbedder",
-            path: "Plugins/LuaEmbedder"
+            name: "ResourceEmbedder",
+            path: "Plugins/ResourceEmbedder"
         ),
         .plugin(
-            name: "EmbedLuaScripts",
+            name: "EmbedResources",
             capability: .buildTool(),
-            dependencies: ["LuaEmbedder"]
-        ),
-        .executableTarget(
-            name: "OpenAPIEmbedder",
-            path: "Plugins/OpenAPIEmbedder"
-        ),
-        .plugin(
-            name: "EmbedOpenAPIDocument",
-            capability: .buildTool(),
-            dependencies: ["OpenAPIEmbedder"]
+            dependencies: ["ResourceEmbedder"]
         ),
         .target(
             name: "SluiceCore",
@@ -73,7 +65,7 @@ let package = Package(
                 "SluiceRedis",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            plugins: ["EmbedLuaScripts"]
+            plugins: ["EmbedResources"]
         ),
         .target(
             name: "SluiceEngine",
@@ -101,7 +93,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            plugins: ["EmbedOpenAPIDocument"]
+            plugins: ["EmbedResources"]
         ),
         .executableTarget(
             name: "sluice",
