@@ -2,8 +2,8 @@ import Foundation
 import PackagePlugin
 
 /// Compiles text files of the repository into a target as `enum <Name> { static let all }`
-/// (see ResourceEmbedder): the Lua scripts into SluiceCore, the OpenAPI document into
-/// SluiceServer. One tool and one plugin for all of them;
+/// (see ResourceEmbedder): the Lua scripts into SluiceCore, the OpenAPI document and the
+/// console's templates and assets into SluiceServer. One tool and one plugin for all of them;
 /// what each target embeds is the table below.
 @main
 struct EmbedResources: BuildToolPlugin {
@@ -20,6 +20,7 @@ struct EmbedResources: BuildToolPlugin {
         "SluiceCore": [Embedding(enumName: "EmbeddedLuaSources", source: "lua", extensions: ["lua"], keying: "stem")],
         "SluiceServer": [
             Embedding(enumName: "EmbeddedOpenAPIDocument", source: "openapi.yaml", extensions: ["yaml"], keying: "path"),
+            Embedding(enumName: "EmbeddedConsoleFiles", source: "console", extensions: ["mustache", "js", "css"], keying: "path"),
         ],
     ]
 

@@ -1,8 +1,8 @@
-// Build tool: turns text files (Lua scripts, openapi.yaml)
+// Build tool: turns text files (Lua scripts, openapi.yaml, the console's templates and assets)
 // into one Swift source file, so that they are compiled into the binary: the server never reads
 // them from the working directory at run time.
 // Usage: ResourceEmbedder <output.swift> <EnumName> <path|stem> <base-directory> <file>...
-//   path: each file is keyed by its path below <base-directory> ("openapi.yaml")
+//   path: each file is keyed by its path below <base-directory> ("templates/inbox.mustache")
 //   stem: by its file name without extension ("decide_gate")
 import Foundation
 
