@@ -2,6 +2,8 @@
 # Debian packages first (apt-get, as root or through sudo).
 SWIFT    ?= swift
 PACKAGES := redis-server libhiredis-dev pkg-config docker-compose
+# The console's browser tests (Tests/browser): headless Chromium driven by Selenium.
+BROWSER_PACKAGES := chromium chromium-driver python3-selenium
 BIN       = $(shell $(SWIFT) build --show-bin-path)
 
 .PHONY: deps build run test bench fuzz check clean
@@ -19,12 +21,14 @@ run: build
 
 # The whole suite, then the server suite again with API keys on (SLUICE_TEST_AUTH=1: every
 # test's application requires a key and its clients send one), so access control is proven
-# not to break any behaviour.
+# not to break any behaviour. Last, the console in a real browser against the built binary.
 test: deps
+	@scripts/install-deps.sh $(BROWSER_PACKAGES)
 	scripts/check-compose.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	SLUICE_TEST_AUTH=1 $(SWIFT) test --skip-build --filter SluiceServerTests
+	SLUICE_BIN=$(BIN)/sluice Tests/browser/run.sh
 
 # Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.
 bench:
