@@ -188,6 +188,10 @@ import Testing
         #expect(try form.optional("note", maxLength: 100, multiline: true) == "line\nline")
         #expect(throws: APIError.self) { try ConsoleForm.parse("value=%00", allowed: allowed).required("value", maxLength: 5) }
         #expect(throws: APIError.self) { try form.required("csrf", maxLength: 64) }
+        // Origins are compared by host name (a proxy may drop the port from Host).
+        #expect(ConsoleCSRF.hostName("Example.com:8080") == "example.com")
+        #expect(ConsoleCSRF.hostName("[::1]:80") == "[::1]" && ConsoleCSRF.hostName("[::1]") == "[::1]")
+        #expect(ConsoleCSRF.hostName("evil.example") == "evil.example")
     }
 
     // MARK: roles

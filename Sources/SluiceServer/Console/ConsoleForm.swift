@@ -81,8 +81,10 @@ enum ConsoleCSRF {
 
     static func verify(_ form: ConsoleForm, _ request: Request, _ context: SluiceRequestContext) throws {
         if let origin = request.headers[.origin] {
-            let host = request.head.authority ?? ""
-            let originHost = origin.range(of: "://").map { String(origin[$0.upperBound...]) } ?? ""
+            // Host names only: a proxy may forward Host without the port the browser used
+            // (deploy/nginx.conf sends $host), and the port does not make another site.
+            let host = Self.hostName(request.head.authority ?? "")
+            let originHost = Self.hostName(origin.range(of: "://").map { String(origin[$0.upperBound...]) } ?? "")
             guard !host.isEmpty, originHost == host else {
                 throw APIError(.forbidden, "cross-site form post refused (Origin \(origin.prefix(100)) is not this server)")
             }
@@ -92,5 +94,15 @@ enum ConsoleCSRF {
         guard let expected, ConsoleSessionStore.isWellFormed(expected), APIKey.constantTimeEqual(Array(given.utf8), Array(expected.utf8)) else {
             throw APIError(.forbidden, "the form's CSRF token is missing or stale: reload the page and send it again")
         }
+    }
+
+    /// `example.com:8080` → `example.com`, `[::1]:80` → `[::1]`, lowercased.
+    static func hostName(_ authority: String) -> String {
+        let lowered = authority.lowercased()
+        if lowered.hasPrefix("["), let close = lowered.firstIndex(of: "]") { return String(lowered[...close]) }
+        if let colon = lowered.lastIndex(of: ":"), lowered[lowered.index(after: colon)...].allSatisfy(\.isNumber) {
+            return String(lowered[..<colon])
+        }
+        return lowered
     }
 }
