@@ -107,6 +107,15 @@ SEQUENCE = {
 }
 
 
+# A gate due after one second whose deadline escalates to a built-in handler (run by a sweeper):
+# the item stays, marked escalated.
+ESCALATING = {
+    "id": f"console-escalating-{RUN}", "name": "Taxi receipts",
+    "blocks": [{"id": "review", "type": "human_input", "prompt": "Refund {{context.purpose}}?",
+                "timeout_seconds": 1, "escalation_handler": "noop"}],
+}
+
+
 def create_instance(name, purpose):
     instance_id = f"{name}-{RUN}"
     status, body = api("POST", "/instances", {
@@ -155,7 +164,7 @@ def sign_in_refuses_a_wrong_key_and_lands_an_approver_on_the_inbox():
 
 
 @step
-def an_item_arrives_live_with_its_prompt_escaped():
+def items_arrive_and_escalate_live_in_deadline_order():
     driver = state["driver"]
     wait(driver, lambda d: "Live" in d.find_element(By.ID, "live-status").text)
     driver.execute_script("window.__sameDocument = true")  # gone if the page reloads
@@ -169,8 +178,22 @@ def an_item_arrives_live_with_its_prompt_escaped():
     assert countdown.startswith("in 23 h") or countdown.startswith("in 1 d"), countdown
     assert driver.execute_script("return window.__sameDocument") is True, "the page reloaded"
     shot(driver, "03-inbox-live-item.png")
+    # An item due in a second: placed before the one due tomorrow, then escalated live.
+    status, body = api("POST", "/sequences", ESCALATING)
+    assert status in (200, 201), (status, body)
+    state["esc"] = f"exp-esc-{RUN}"
+    status, body = api("POST", "/instances", {"sequence_id": ESCALATING["id"], "id": state["esc"], "tenant_id": "acme",
+                                              "context": {"purpose": "a late taxi"}})
+    assert status == 201, (status, body)
+    escalated = wait(driver, EC.visibility_of_element_located((By.CSS_SELECTOR, f"#item-{state['esc']} .escalation")), timeout=20)
+    assert escalated.text == "escalated"
+    order = [li.get_attribute("id") for li in driver.find_elements(By.CSS_SELECTOR, "#inbox > li.item")]
+    assert order[:2] == [f"item-{state['esc']}", f"item-{state['a']}"], order
+    wait(driver, lambda d: "overdue by" in d.find_element(By.CSS_SELECTOR, f"#item-{state['esc']} .countdown").text)
+    assert driver.execute_script("return window.__sameDocument") is True, "the page reloaded"
+    shot(driver, "04-inbox-escalated.png")
     driver.set_window_size(390, 844)
-    shot(driver, "04-inbox-phone.png")
+    shot(driver, "05-inbox-phone.png")
     driver.set_window_size(1280, 900)
 
 
@@ -192,7 +215,8 @@ def approving_with_a_keyboard_shortcut_decides_the_gate():
     wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "button[data-shortcut='1']").is_enabled())
     ActionChains(driver).send_keys("1").perform()
     wait(driver, lambda d: "Decided approved" in d.find_element(By.CSS_SELECTOR, f"#item-{state['a']} .outcome").text)
-    shot(driver, "05-inbox-decided.png")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(By.ID, "item-" + state["a"]))
+    shot(driver, "06-inbox-decided.png")
     wait(driver, EC.invisibility_of_element_located((By.ID, "item-" + state["a"])))
     instance = wait_api(f"/instances/{state['a']}", lambda i: i["decisions"])
     decision = instance["decisions"][0]
@@ -214,7 +238,7 @@ def a_reviewer_without_javascript_loses_the_race_and_is_told_who_won():
     button.click()  # the page has no script: a plain form post
     error = wait(plain, EC.visibility_of_element_located((By.ID, "decision-error")))
     assert error.text.startswith("Already approved by ops-admin") and "s ago" in error.text, error.text
-    shot(plain, "06-inbox-lost-race-no-js.png")
+    shot(plain, "07-inbox-lost-race-no-js.png")
 
 
 @step
@@ -226,7 +250,7 @@ def an_operator_watches_the_instance_continue_live():
     wait(driver, EC.url_contains("/console/instances"))
     driver.get(BASE + "/console/instances?state=waiting")
     assert driver.find_element(By.LINK_TEXT, state["d"])
-    shot(driver, "07-instances.png")
+    shot(driver, "08-instances.png")
     driver.find_element(By.LINK_TEXT, state["d"]).click()
     wait(driver, lambda d: d.find_element(By.ID, "stream-status").text == "live")
     status, cp = api("POST", f"/instances/{state['d']}/checkpoints", {"checkpoint_data": {"at": "gate"}})
@@ -243,7 +267,7 @@ def an_operator_watches_the_instance_continue_live():
     # The buttons follow the state: nothing to pause or cancel on a completed instance.
     assert not driver.find_element(By.CSS_SELECTOR, "form[data-signal='cancel']").is_displayed()
     assert not driver.find_element(By.CSS_SELECTOR, "form[data-signal='pause']").is_displayed()
-    shot(driver, "08-instance-live.png")
+    shot(driver, "09-instance-live.png")
     driver.refresh()
     decisions = driver.find_element(By.CSS_SELECTOR, "table.decisions").text
     assert "approved" in decisions and "alice-key" in decisions, decisions
@@ -259,7 +283,7 @@ def checkpoints_show_their_difference_and_restore_to_here():
     driver.get(f"{BASE}/console/instances/{instance}/checkpoints")
     diff = driver.find_element(By.ID, "diff").text
     assert "decision" in diff and "added" in diff and "paid" in diff, diff
-    shot(driver, "09-checkpoints-diff.png")
+    shot(driver, "10-checkpoints-diff.png")
     driver.find_element(By.CSS_SELECTOR, f"#cp-{state['cp_d_gate']} form.restore button").click()
     alert = wait(driver, EC.alert_is_present())
     assert "Restore" in alert.text
@@ -269,7 +293,7 @@ def checkpoints_show_their_difference_and_restore_to_here():
     wait_api(f"/instances/{instance}", lambda i: i["state"] == "waiting" and i["current_block"] == "manager-review")
     wait(driver, lambda d: "output of _restore" in d.find_element(By.ID, "timeline").text)
     wait(driver, lambda d: d.find_element(By.ID, "state").text == "waiting")
-    shot(driver, "10-instance-restored.png")
+    shot(driver, "11-instance-restored.png")
     queue = api("GET", "/approvals?tenant_id=acme")[1]
     assert any(item["instance_id"] == instance for item in queue["items"]), queue
 
