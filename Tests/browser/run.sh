@@ -44,7 +44,7 @@ for _ in $(seq 100); do curl -sf "$BASE/readyz" > /dev/null && break; sleep 0.2;
 curl -sf "$BASE/readyz" > /dev/null || { echo "browser: sluice serve did not become ready" >&2; cat "$RUN/server.log" >&2; exit 1; }
 
 status=0
-/usr/bin/python3 Tests/browser/console_test.py --base "$BASE" --admin-key "$ADMIN_KEY" --approver-key "$APPROVER_KEY" --shots "$SHOTS" || status=$?
+PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 Tests/browser/console_test.py --base "$BASE" --admin-key "$ADMIN_KEY" --approver-key "$APPROVER_KEY" --shots "$SHOTS" || status=$?
 if [[ $status -ne 0 ]]; then
     echo "browser: server log (last 40 lines):" >&2
     tail -40 "$RUN/server.log" >&2
