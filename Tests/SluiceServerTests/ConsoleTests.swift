@@ -111,6 +111,25 @@ import Testing
         }
     }
 
+    /// Behind an HTTPS proxy (X-Forwarded-Proto: https, as deploy/nginx.conf sends) the cookies are also Secure.
+    @Test func cookiesAreSecureBehindHTTPS() async throws {
+        let api = try await Self.keyedAPI()
+        try await api.run(console: true) { client in
+            let browser = ConsoleBrowser(client)
+            var https = HTTPFields()
+            https[HTTPField.Name("X-Forwarded-Proto")!] = "https"
+            let form = try await browser.request(.get, "/console/sign-in", headers: https)
+            #expect(browser.setCookieLines["sluice_csrf"]?.contains("Secure") == true)
+            let signedIn = try await browser.request(.post, "/console/sign-in", form: [("csrf", form.csrf ?? ""), ("key", AccessKeys.key("ops").secret)], headers: https)
+            #expect(signedIn.status == .seeOther)
+            #expect(browser.setCookieLines["sluice_session"]?.contains("Secure") == true)
+            // Plain HTTP (development): not Secure, or the browser would drop it.
+            let plain = ConsoleBrowser(client)
+            try await plain.signIn(AccessKeys.key("ops").secret)
+            #expect(plain.setCookieLines["sluice_session"]?.contains("Secure") == false)
+        }
+    }
+
     /// A key removed from the keys file (re-read on SIGHUP) ends the sessions opened with it at once.
     @Test func aSessionEndsWithItsKey() async throws {
         var api = try await Self.keyedAPI()
@@ -208,6 +227,8 @@ import Testing
             #expect(try await approver.request(.get, "/console").location == "/console/approvals")
             let inbox = try await approver.request(.get, "/console/approvals")
             #expect(inbox.text.contains("Approve acme thing?") && !inbox.text.contains("globex thing"))
+            // The live view starts where the streams were when the list was read.
+            #expect(inbox.text.contains(#"data-stream="/console/approvals/stream?tenant_id=acme&amp;last_event_id="#))
             #expect(!inbox.text.contains("href=\"/console/instances"))  // no instances link, no instance links
             for path in ["/console/instances", "/console/instances/role-acme", "/console/instances/role-acme/checkpoints"] {
                 #expect(try await approver.request(.get, path).status == .forbidden, "\(path)")
