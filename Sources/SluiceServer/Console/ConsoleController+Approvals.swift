@@ -60,10 +60,23 @@ extension ConsoleController {
         return position
     }
 
-    /// What a decision came to, for a person: the page shows `message`; the script also reads
-    /// `outcome` (`applied`, `queued`, `conflict`, `invalid`, `gone`).
+    /// What a decision came to, for a person: the page shows `message`; the page's script also
+    /// reads `outcome`.
     struct DecisionOutcome {
-        var outcome: String
+        enum Kind: String {
+            /// Decided (the item leaves the queue).
+            case applied
+            /// Kept until the instance reaches the gate.
+            case queued
+            /// Somebody decided first (or a decision is already queued).
+            case conflict
+            /// Not a value of the gate, or too large: nothing changed.
+            case invalid
+            /// The instance no longer exists.
+            case gone
+        }
+
+        var outcome: Kind
         var message: String
         var status: HTTPResponse.Status
     }
@@ -83,28 +96,28 @@ extension ConsoleController {
         do {
             switch try await approvals.decide(id, blockId: block, payload: payload, by: context.principal.caller, idempotencyKey: nil, nowMilliseconds: now) {
             case .applied:
-                result = DecisionOutcome(outcome: "applied", message: "Decided \(value) for instance \(id).", status: .ok)
+                result = DecisionOutcome(outcome: .applied, message: "Decided \(value) for instance \(id).", status: .ok)
             case .queued:
-                result = DecisionOutcome(outcome: "queued", message: "The instance has not reached \(block) yet; the decision \(value) is kept for it.", status: .accepted)
+                result = DecisionOutcome(outcome: .queued, message: "The instance has not reached \(block) yet; the decision \(value) is kept for it.", status: .accepted)
             case .alreadyDecided(let decision):
-                result = DecisionOutcome(outcome: "conflict", message: Self.lostRace(decision, now: now), status: .conflict)
+                result = DecisionOutcome(outcome: .conflict, message: Self.lostRace(decision, now: now), status: .conflict)
             case .alreadyQueued:
-                result = DecisionOutcome(outcome: "conflict", message: "A decision for \(block) is already waiting for the instance to reach it.", status: .conflict)
+                result = DecisionOutcome(outcome: .conflict, message: "A decision for \(block) is already waiting for the instance to reach it.", status: .conflict)
             }
         } catch let error as SluiceError {
             switch error {
-            case .invalid(_, let message): result = DecisionOutcome(outcome: "invalid", message: "Not decided: \(message).", status: .unprocessableContent)
-            case .notFound: result = DecisionOutcome(outcome: "gone", message: "Instance \(id) no longer exists.", status: .notFound)
+            case .invalid(_, let message): result = DecisionOutcome(outcome: .invalid, message: "Not decided: \(message).", status: .unprocessableContent)
+            case .notFound: result = DecisionOutcome(outcome: .gone, message: "Instance \(id) no longer exists.", status: .notFound)
             case .conflict(let message, let details):
                 let text = details.flatMap { $0["decided_by"] == nil ? nil : Self.lostRace($0, now: now) } ?? "Not decided: \(message)."
-                result = DecisionOutcome(outcome: "conflict", message: text, status: .conflict)
-            case .tooLarge(let message): result = DecisionOutcome(outcome: "invalid", message: "Not decided: \(message).", status: .contentTooLarge)
+                result = DecisionOutcome(outcome: .conflict, message: text, status: .conflict)
+            case .tooLarge(let message): result = DecisionOutcome(outcome: .invalid, message: "Not decided: \(message).", status: .contentTooLarge)
             }
         }
         if ConsoleRequest.wantsJSON(request) {
-            return JSONValue.object(["outcome": .string(result.outcome), "message": .string(result.message)]).response(status: result.status)
+            return JSONValue.object(["outcome": .string(result.outcome.rawValue), "message": .string(result.message)]).response(status: result.status)
         }
-        if result.outcome == "applied" { return Self.redirect("/console/approvals" + Self.query([("decided", id)])) }
+        if result.outcome == .applied { return Self.redirect("/console/approvals" + Self.query([("decided", id)])) }
         return try await inboxPage(request, context, notice: nil, error: result.message, status: result.status)
     }
 
