@@ -1,15 +1,18 @@
 """The Sluice Console driven in headless Chromium against a real `sluice serve` (run.sh starts it).
 
-Each check is a step of one story: an approver signs in, sees an item arrive live and approves it
-with a keyboard shortcut; a second reviewer without JavaScript loses the race; an operator watches
-the instance continue on its page, compares two checkpoints and restores one. A screenshot of each
+Each check is a step of one story: an approver signs in, sees items arrive (and one escalate) live
+and approves one with a keyboard shortcut; a second reviewer without JavaScript loses the race; an
+operator watches the instance continue on its page across a dropped connection (the stream resumes
+with Last-Event-ID, no event twice), compares two checkpoints and restores one. A screenshot of each
 page is written to --shots. Prints "N passed, N failed" and exits non-zero on any failure.
 """
 
 import argparse
 import json
 import os
+import socket
 import sys
+import threading
 import time
 import traceback
 import urllib.error
@@ -57,6 +60,58 @@ def wait_api(path, condition, timeout=15):
             return last
         time.sleep(0.1)
     raise AssertionError(f"{path} never reached the expected condition; last: {json.dumps(last)[:400]}")
+
+
+class DroppableProxy:
+    """A TCP forwarder on loopback in front of the server whose open connections can be cut at
+    once: a network drop, as the browser sees it (new connections are still accepted)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.lock = threading.Lock()
+        self.open = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def drop(self):
+        with self.lock:
+            cut, self.open = self.open, []
+        for end in cut:
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+                end.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.listener.close()
+        self.drop()
 
 
 def browser(javascript=True):
@@ -251,24 +306,35 @@ def an_operator_watches_the_instance_continue_live():
     driver.get(BASE + "/console/instances?state=waiting")
     assert driver.find_element(By.LINK_TEXT, state["d"])
     shot(driver, "08-instances.png")
-    driver.find_element(By.LINK_TEXT, state["d"]).click()
+    # The instance page through a proxy whose connections the test can cut (cookies ignore the port).
+    proxy = state["proxy"] = DroppableProxy(("127.0.0.1", int(BASE.rsplit(":", 1)[1])))
+    driver.get(f"{proxy.base}/console/instances/{state['d']}")
     wait(driver, lambda d: d.find_element(By.ID, "stream-status").text == "live")
     status, cp = api("POST", f"/instances/{state['d']}/checkpoints", {"checkpoint_data": {"at": "gate"}})
     assert status == 201
     state["cp_d_gate"] = cp["id"]
+    # The network drops; the decision happens meanwhile; the stream resumes after the last event
+    # the page saw (the browser's Last-Event-ID) and shows it once.
+    proxy.drop()
+    wait(driver, lambda d: d.find_element(By.ID, "stream-status").text == "reconnecting…", timeout=10)
     status, body = api("POST", f"/instances/{state['d']}/signals",
                        {"signal_type": "human_input:manager-review", "payload": {"decision": "approved"}}, key=args.approver_key)
     assert status == 200, (status, body)
     # The decision, the sleep step and the last step arrive on the page as they happen.
-    wait(driver, lambda d: "output of manager-review" in d.find_element(By.ID, "timeline").text)
+    wait(driver, lambda d: "output of manager-review" in d.find_element(By.ID, "timeline").text, timeout=20)
     wait(driver, lambda d: d.find_element(By.ID, "state").text == "completed", timeout=20)
+    assert driver.find_element(By.ID, "timeline").get_attribute("data-duplicates") is None, "the stream sent an event twice"
+    ids = [li.get_attribute("data-id") for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li")]
+    assert len(ids) == len(set(ids)), f"an event was shown twice: {ids}"
+    assert sum("output of manager-review" in li.text for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li")) == 1
     live = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li.live")]
     assert any("output of settle" in text for text in live) and any("state completed" in text for text in live), live
     # The buttons follow the state: nothing to pause or cancel on a completed instance.
     assert not driver.find_element(By.CSS_SELECTOR, "form[data-signal='cancel']").is_displayed()
     assert not driver.find_element(By.CSS_SELECTOR, "form[data-signal='pause']").is_displayed()
     shot(driver, "09-instance-live.png")
-    driver.refresh()
+    driver.get(f"{BASE}/console/instances/{state['d']}")
+    proxy.close()
     decisions = driver.find_element(By.CSS_SELECTOR, "table.decisions").text
     assert "approved" in decisions and "alice-key" in decisions, decisions
     status, cp = api("POST", f"/instances/{state['d']}/checkpoints", {"checkpoint_data": {"at": "end"}})

@@ -12,6 +12,7 @@ BIN=${SLUICE_BIN:-$(swift build --show-bin-path)/sluice}
 [[ -x "$BIN" ]] || { echo "browser: no sluice binary at $BIN (run swift build first)" >&2; exit 1; }
 SHOTS=.build/console-screenshots
 mkdir -p "$SHOTS"
+rm -f "$SHOTS"/*.png  # only this run's pictures
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/sluice-browser.XXXXXX")
 pids=()
 cleanup() {
