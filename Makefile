@@ -28,7 +28,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	SLUICE_TEST_AUTH=1 $(SWIFT) test --skip-build --filter SluiceServerTests
-	SLUICE_BIN=$(BIN)/sluice Tests/browser/run.sh
+	Tests/browser/run.sh $(BIN)/sluice
 
 # Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.
 bench:

@@ -4,11 +4,12 @@
 # (console_test.py). Screenshots of each page go to .build/console-screenshots/.
 #
 # Needs chromium, chromium-driver and python3-selenium (Debian; `make test` installs them) and a
-# debug build (`swift build`). SLUICE_BIN names another binary.
+# build. Usage: Tests/browser/run.sh [path/to/sluice]   (default: the debug build's)
+# (Not an environment variable: `sluice serve` refuses SLUICE_* names it does not know.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN=${SLUICE_BIN:-$(swift build --show-bin-path)/sluice}
+BIN=${1:-$(swift build --show-bin-path)/sluice}
 [[ -x "$BIN" ]] || { echo "browser: no sluice binary at $BIN (run swift build first)" >&2; exit 1; }
 SHOTS=.build/console-screenshots
 mkdir -p "$SHOTS"
