@@ -2,6 +2,8 @@
 # Debian packages first (apt-get, as root or through sudo).
 SWIFT    ?= swift
 PACKAGES := redis-server libhiredis-dev pkg-config docker-compose
+# The console's browser tests (Tests/browser): headless Chromium driven by Selenium.
+BROWSER_PACKAGES := chromium chromium-driver python3-selenium
 BIN       = $(shell $(SWIFT) build --show-bin-path)
 
 .PHONY: deps build run test bench fuzz check clean
@@ -19,14 +21,16 @@ run: build
 
 # The whole suite, then the server suite again with API keys on (SLUICE_TEST_AUTH=1: every
 # test's application requires a key and its clients send one), so access control is proven
-# not to break any behaviour; then the CI-sized cost check (callgrind instructions per request
-# of the hot routes against bench/cost-baseline-debug.json, +15% fails).
+# not to break any behaviour. Then the console in a real browser against the built binary, and
+# the CI-sized cost check (callgrind instructions per request of the hot routes against
+# bench/cost-baseline-debug.json, +15% fails).
 test: deps
-	@scripts/install-deps.sh valgrind gcc binutils
+	@scripts/install-deps.sh $(BROWSER_PACKAGES) valgrind gcc binutils
 	scripts/check-compose.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	SLUICE_TEST_AUTH=1 $(SWIFT) test --skip-build --filter SluiceServerTests
+	Tests/browser/run.sh $(BIN)/sluice
 	scripts/cost-check.sh
 
 # Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.

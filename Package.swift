@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // The console's server-rendered pages (Sources/SluiceServer/Console, templates in console/).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // Test-only: parse and validate openapi.yaml against the router (OpenAPIContractTests).
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
@@ -49,23 +51,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Compiles lua/, openapi.yaml and console/ into the binary (Plugins/EmbedResources).
         .executableTarget(
-            name: "LuaEmbedder",
-            path: "Plugins/LuaEmbedder"
+            name: "ResourceEmbedder",
+            path: "Plugins/ResourceEmbedder"
         ),
         .plugin(
-            name: "EmbedLuaScripts",
+            name: "EmbedResources",
             capability: .buildTool(),
-            dependencies: ["LuaEmbedder"]
-        ),
-        .executableTarget(
-            name: "OpenAPIEmbedder",
-            path: "Plugins/OpenAPIEmbedder"
-        ),
-        .plugin(
-            name: "EmbedOpenAPIDocument",
-            capability: .buildTool(),
-            dependencies: ["OpenAPIEmbedder"]
+            dependencies: ["ResourceEmbedder"]
         ),
         .target(
             name: "SluiceCore",
@@ -74,7 +68,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            plugins: ["EmbedLuaScripts"]
+            plugins: ["EmbedResources"]
         ),
         .target(
             name: "SluiceEngine",
@@ -95,6 +89,7 @@ let package = Package(
                 "SluiceEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -102,7 +97,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            plugins: ["EmbedOpenAPIDocument"]
+            plugins: ["EmbedResources"]
         ),
         .executableTarget(
             name: "sluice",

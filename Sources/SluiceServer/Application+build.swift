@@ -20,11 +20,16 @@ public struct ServerDependencies: Sendable {
     public var wakes: WakeRegistry
     /// The API keys; open (no authentication) without a keys file.
     public var apiKeys: APIKeyRing
+    /// Adds the console (`/console/...`, HTML pages for people; not part of the JSON API and so
+    /// not in openapi.yaml). `sluice serve` turns it on.
+    public var console: Bool
 
     public init(
         configuration: SluiceConfiguration, redis: RedisClient, registry: PrometheusCollectorRegistry = SluiceMetrics.registry(),
-        benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry(), apiKeys: APIKeyRing = .open()
+        benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry(), apiKeys: APIKeyRing = .open(),
+        console: Bool = false
     ) {
+        self.console = console
         self.apiKeys = apiKeys
         self.configuration = configuration
         self.redis = redis
@@ -41,9 +46,13 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     // middleware so that failed requests are counted with their final status.
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(APIErrorMiddleware())
+    // Console errors become pages (or the sign-in form); everything else passes through.
+    if dependencies.console { router.middlewares.add(ConsoleErrorPages()) }
     router.middlewares.add(BodyLimitMiddleware(limits: Limits(dependencies.configuration)))
     // Who is calling, then whether that role may call this route; tenant checks are the routes'.
     router.middlewares.add(APIKeyAuthenticator(ring: dependencies.apiKeys))
+    let sessions = ConsoleSessionStore(redis: dependencies.redis, keys: dependencies.configuration.keys)
+    if dependencies.console { router.middlewares.add(ConsoleSessionAuthenticator(sessions: sessions, ring: dependencies.apiKeys)) }
     router.middlewares.add(AccessMiddleware(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen))
 
     let keys = dependencies.configuration.keys
@@ -65,16 +74,23 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     WorkersController(tasks: tasks, wakes: dependencies.wakes).addRoutes(to: router)
     // One cap for every kind of stream on this process.
     let limiter = StreamLimiter(maximum: dependencies.configuration.sseMaxStreams)
-    InstanceStreamController(
+    let instanceStream = InstanceStreamController(
         reader: EventStreamReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
         limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
-        safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds)
-    ).addRoutes(to: router)
-    ApprovalStreamController(
+        safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds))
+    instanceStream.addRoutes(to: router)
+    let approvalStream = ApprovalStreamController(
         reader: ApprovalEventReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
         limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
-        safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds)
-    ).addRoutes(to: router)
+        safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds))
+    approvalStream.addRoutes(to: router)
+    if dependencies.console {
+        ConsoleController(
+            instances: instances, approvals: approvals, signals: signals, checkpoints: CheckpointStore(storage),
+            events: EventStreamReader(redis: dependencies.redis, keys: keys), sessions: sessions, ring: dependencies.apiKeys,
+            approvalStream: approvalStream.stream, instanceStream: instanceStream.stream
+        ).addRoutes(to: router)
+    }
     if dependencies.benchRoutes {
         router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
     }

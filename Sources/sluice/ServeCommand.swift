@@ -58,7 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, sweeper: !noSweeper,
             wakes: wakes, logger: logger)
         let app = buildApplication(
-            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys),
+            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys, console: true),
             services: apiKeys.isOpen ? [] : [APIKeyReloader(ring: apiKeys, logger: logger)], logger: logger)
         // Stopped in reverse: the runner and sweeper first (they hand back what they hold, in
         // milliseconds), then the HTTP server (stops accepting, ends streams and long-polls,

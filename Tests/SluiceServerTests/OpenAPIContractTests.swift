@@ -59,6 +59,15 @@ import Yams
         let bench = buildRouter(ServerDependencies(configuration: api.configuration, redis: api.redis, benchRoutes: true))
         let benchOnly = Set(bench.routes.map { "\($0.method.rawValue) \($0.path.description)" }).subtracting(served)
         #expect(benchOnly == ["GET /bench/noop"])
+
+        // The console is HTML for people, not the JSON API: it adds routes under /console only,
+        // and with it the API's routes are still exactly the documented ones.
+        let console = buildRouter(ServerDependencies(configuration: api.configuration, redis: api.redis, console: true))
+        let consoleRoutes = Set(console.routes.map { "\($0.method.rawValue) \($0.path.description)" })
+        let consoleOnly = consoleRoutes.subtracting(served)
+        #expect(consoleOnly.count > 10)
+        #expect(consoleOnly.filter { !$0.split(separator: " ")[1].hasPrefix("/console") }.sorted() == [])
+        #expect(consoleRoutes.subtracting(consoleOnly) == documented)
     }
 
     @Test func everyErrorResponseUsesTheErrorSchemaAndAuthIsDocumented() throws {

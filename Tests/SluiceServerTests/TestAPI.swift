@@ -57,9 +57,13 @@ struct TestAPI {
 
     /// Runs `body` against the router; with `engine`, a runner and the wake-up subscription
     /// run alongside, as in `sluice serve`.
-    func run(engine: Bool = false, live: Bool = false, benchRoutes: Bool = false, _ body: @Sendable (TestClient) async throws -> Void) async throws {
+    func run(
+        engine: Bool = false, live: Bool = false, benchRoutes: Bool = false, console: Bool = false, _ body: @Sendable (TestClient) async throws -> Void
+    ) async throws {
         let wakes = WakeRegistry()
-        let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys), logger: Logger(label: "test"))
+        let app = buildApplication(
+            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys, console: console),
+            logger: Logger(label: "test"))
         defer { redis.shutdown() }
         let services = engine
             ? EngineServices.make(

@@ -29,6 +29,9 @@ public struct KeySchema: Sendable, Equatable {
     public var meta: String { "\(prefix):meta" }
     /// All versions of a sequence in one hash (`latest`, `v<N>` → JSON): one key, one slot.
     public func sequence(_ id: String) -> String { "\(prefix):seq:\(id)" }
+    /// A console sign-in session, named by the SHA-256 (hex) of its cookie token, never the
+    /// token itself (a dump of Redis holds no usable session). Expires with the session.
+    public func consoleSession(_ tokenDigest: String) -> String { "\(prefix):session:\(tokenDigest)" }
 
     // MARK: per instance
 

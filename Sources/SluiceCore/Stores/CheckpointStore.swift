@@ -28,6 +28,17 @@ public struct CheckpointStore: StorageBacked {
     /// All checkpoints, oldest first, as the API's JSON array (records spliced as stored, see
     /// `CheckpointRecord`); nil when the instance does not exist or the caller may not see it.
     public func listJSON(_ id: String, for caller: Caller = .anonymous) async throws -> ByteBuffer? {
+        try await records(id, for: caller).map(CheckpointRecord.apiJSONArray(of:))
+    }
+
+    /// All checkpoints, oldest first, decoded (the console looks inside them); nil when the
+    /// instance does not exist or the caller may not see it.
+    public func list(_ id: String, for caller: Caller = .anonymous) async throws -> [Checkpoint]? {
+        try await records(id, for: caller).map { $0.compactMap { Checkpoint(record: String(buffer: $0)) } }
+    }
+
+    /// The stored records in save order. One pipelined round trip.
+    private func records(_ id: String, for caller: Caller) async throws -> [ByteBuffer]? {
         let replies = try await redis.pipeline([
             RedisCommand("HMGET", keys.instance(id), "state", "tenant_id"), RedisCommand("HGETALL", keys.checkpointData(id)),
         ])
@@ -45,17 +56,26 @@ public struct CheckpointStore: StorageBacked {
         }
         // Ids sort in save order (save_checkpoint makes them so), which spares reading the list.
         records.sort { CheckpointRecord.precedes($0.id, $1.id) }
-        return CheckpointRecord.apiJSONArray(of: records.map(\.record))
+        return records.map(\.record)
     }
 
     /// One checkpoint as API JSON, or the newest when `checkpointId` is nil; nil when there is
     /// none. `SluiceError.notFound` for an unknown instance.
     public func getJSON(_ id: String, checkpointId: String? = nil, for caller: Caller = .anonymous) async throws -> ByteBuffer? {
+        try await record(id, checkpointId: checkpointId, for: caller).flatMap(CheckpointRecord.apiJSON(of:))
+    }
+
+    /// One checkpoint, decoded, or the newest when `checkpointId` is nil; nil when there is none.
+    public func get(_ id: String, checkpointId: String? = nil, for caller: Caller = .anonymous) async throws -> Checkpoint? {
+        try await record(id, checkpointId: checkpointId, for: caller).flatMap { Checkpoint(record: String(buffer: $0)) }
+    }
+
+    private func record(_ id: String, checkpointId: String?, for caller: Caller) async throws -> ByteBuffer? {
         let reply = try await redis.run(
             LuaScripts.getCheckpoint, keys: [keys.instance(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: [.init(checkpointId ?? ""), .init(caller.scope)])
         guard case .string(let record) = try ScriptReply.checked(reply) else { return nil }
-        return CheckpointRecord.apiJSON(of: record)
+        return record
     }
 
     /// Keeps the `keep` newest checkpoints; returns how many were deleted.

@@ -12,6 +12,9 @@ public struct SluiceRequestContext: AuthRequestContext {
     /// Largest request body read; bigger bodies get 413. Set from the configured limits by
     /// `BodyLimitMiddleware` (`Limits.bodyBytes`).
     public var maxUploadSize: Int = Limits().bodyBytes
+    /// Set by `ConsoleSessionAuthenticator` on console requests signed in with a session cookie
+    /// (its CSRF token guards the console's writes).
+    public var consoleSession: ConsoleSession?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

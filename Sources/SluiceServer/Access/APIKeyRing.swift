@@ -32,7 +32,13 @@ public final class APIKeyRing: Sendable {
     /// The key's principal, or nil when no key matches. Every configured key is compared (in
     /// constant time each), so the time taken says nothing about which one came close.
     public func authenticate(_ presented: some Collection<UInt8>) -> Principal? {
-        let digest = APIKey.digest(of: presented)
+        principal(digest: APIKey.digest(of: presented))
+    }
+
+    /// The principal of the key with this digest now, or nil when the key is gone: a console
+    /// session holds the digest of the key it was opened with, so a rotated or removed key (or a
+    /// changed role) takes effect on open sessions at once.
+    public func principal(digest: [UInt8]) -> Principal? {
         let current = keys.withLockedValue { $0 }
         var found: Principal?
         for key in current where APIKey.constantTimeEqual(key.digest, digest) {

@@ -5,7 +5,8 @@ import HummingbirdAuth
 /// exactly one entry in `RouteAccess.table`; a route without one is refused to everybody, and
 /// the access matrix test fails for it.
 public enum RouteAccess: Sendable, Equatable {
-    /// No key needed: liveness, readiness, the OpenAPI document, the benchmark floor.
+    /// No key needed: liveness, readiness, the OpenAPI document, the benchmark floor, the
+    /// console's sign-in form and its static assets.
     case open
     /// `/metrics`: admins and operators bound to no tenant, or anybody with `SLUICE_METRICS_OPEN`.
     case metrics
@@ -46,6 +47,22 @@ public enum RouteAccess: Sendable, Equatable {
         "POST /workers/tasks/{task_id}/heartbeat": .workers,
         "POST /workers/tasks/{task_id}/complete": .workers,
         "POST /workers/tasks/{task_id}/fail": .workers,
+        // The console (ConsoleController): the same rules by what a page shows or does. Its pages
+        // are reached with the session cookie (ConsoleSessionAuthenticator) or a key header.
+        "GET /console": .approverReads,
+        "GET /console/sign-in": .open,
+        "POST /console/sign-in": .open,
+        "POST /console/sign-out": .approverReads,
+        "GET /console/assets/{file}": .open,
+        "GET /console/approvals": .approverReads,
+        "GET /console/approvals/stream": .approverReads,
+        "POST /console/approvals/{id}/{block_id}": .signals,
+        "GET /console/instances": .operators,
+        "GET /console/instances/{id}": .operators,
+        "GET /console/instances/{id}/stream": .operators,
+        "POST /console/instances/{id}/signals": .operators,
+        "GET /console/instances/{id}/checkpoints": .operators,
+        "POST /console/instances/{id}/checkpoints/{checkpoint_id}/restore": .operators,
     ]
 
     public static func rule(method: HTTPRequest.Method, path: String) -> RouteAccess? {
