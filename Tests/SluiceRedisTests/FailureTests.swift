@@ -79,6 +79,15 @@ import Testing
         }
     }
 
+    @Test func notServingRepliesCountAsOutagesOtherErrorRepliesDoNot() {
+        #expect(RedisClientError.server("LOADING Redis is loading the dataset in memory").isConnectivity)
+        #expect(RedisClientError.server("BUSY Redis is busy running a script.").isConnectivity)
+        #expect(RedisClientError.server("MASTERDOWN Link with MASTER is down").isConnectivity)
+        #expect(!RedisClientError.server("BUSYKEY Target key name already exists.").isConnectivity)
+        #expect(!RedisClientError.server("NOSCRIPT No matching script.").isConnectivity)
+        #expect(!RedisClientError.server("CONFLICT gate decided").isConnectivity)
+    }
+
     @Test func commandsAfterShutdownFail() async throws {
         let server = try await TestRedis.shared()
         let client = RedisClient(configuration: server.clientConfiguration)
