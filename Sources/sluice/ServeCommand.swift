@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import SluiceCore
 import SluiceEngine
+import SluiceProcess
 import SluiceRedis
 import SluiceServer
 
@@ -48,7 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "partitions": "\(meta.partitions)", "new": "\(meta.created)",
             ])
         } catch {
-            services.reversed().forEach { ($0 as? EmbeddedRedis)?.process.stop() }
+            for service in services.reversed() { await (service as? EmbeddedRedis)?.process.stop() }
             throw StartupFailure.exit(error)
         }
 

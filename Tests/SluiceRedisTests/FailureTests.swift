@@ -16,7 +16,7 @@ import Testing
         let blocked = Task { try await connection.send(RedisCommand("BLPOP", "never-pushed", "0"), timeout: .seconds(60)) }
         try await Task.sleep(for: .milliseconds(100))
         let killedAt = ContinuousClock.now
-        server.kill()
+        await server.kill()
         do {
             _ = try await blocked.value
             Issue.record("a command in flight on a killed server must fail")
