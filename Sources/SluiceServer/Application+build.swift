@@ -20,12 +20,16 @@ public struct ServerDependencies: Sendable {
     public var wakes: WakeRegistry
     /// The API keys; open (no authentication) without a keys file.
     public var apiKeys: APIKeyRing
+    /// Set while a stopping process drains (`SLUICE_SHUTDOWN_DRAIN_MS`); run it as a service.
+    public var drain: ShutdownDrain
 
     public init(
         configuration: SluiceConfiguration, redis: RedisClient, registry: PrometheusCollectorRegistry = SluiceMetrics.registry(),
-        benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry(), apiKeys: APIKeyRing = .open()
+        benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry(), apiKeys: APIKeyRing = .open(),
+        drain: ShutdownDrain = ShutdownDrain(milliseconds: 0)
     ) {
         self.apiKeys = apiKeys
+        self.drain = drain
         self.configuration = configuration
         self.redis = redis
         self.registry = registry
@@ -40,6 +44,8 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     // Middleware is captured when a route is added, so it goes first. Metrics wrap the error
     // middleware so that failed requests are counted with their final status.
     router.middlewares.add(MetricsMiddleware())
+    // Outermost but metrics: error responses get the header too.
+    router.middlewares.add(DrainMiddleware(drain: dependencies.drain))
     router.middlewares.add(APIErrorMiddleware())
     router.middlewares.add(BodyLimitMiddleware(limits: Limits(dependencies.configuration)))
     // Who is calling, then whether that role may call this route; tenant checks are the routes'.
@@ -49,7 +55,8 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)
     let storage = Storage(redis: dependencies.redis, configuration: dependencies.configuration)
-    OperationsController(redis: dependencies.redis, registry: dependencies.registry, approvals: ApprovalStore(storage)).addRoutes(to: router)
+    OperationsController(redis: dependencies.redis, registry: dependencies.registry, approvals: ApprovalStore(storage), drain: dependencies.drain)
+        .addRoutes(to: router)
     OpenAPIDocumentController().addRoutes(to: router)
     let instances = InstanceStore(storage)
     SequencesController(store: sequences).addRoutes(to: router)
