@@ -66,7 +66,7 @@ import Testing
         var started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            #expect(await eventually { server.running.withLockedValue { $0 } })
+            #expect(await eventually(timeout: .seconds(30)) { server.running.withLockedValue { $0 } })
             #expect(!drain.isDraining)
             started = .now
             await group.triggerGracefulShutdown()
@@ -83,7 +83,7 @@ import Testing
         let group = ServiceGroup(configuration: .init(services: [.init(service: server), .init(service: drain)], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            #expect(await eventually { server.running.withLockedValue { $0 } })
+            #expect(await eventually(timeout: .seconds(30)) { server.running.withLockedValue { $0 } })
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
