@@ -6,7 +6,7 @@ PACKAGES := redis-server libhiredis-dev pkg-config docker-compose
 BROWSER_PACKAGES := chromium chromium-driver python3-selenium
 BIN       = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: deps build run test bench fuzz check clean
+.PHONY: deps build run test bench fuzz check clean fleet-up fleet-down faults
 
 deps:
 	@scripts/install-deps.sh $(PACKAGES)
@@ -49,5 +49,21 @@ bench:
 fuzz: deps
 	FUZZ=$(or $(FUZZ),short) scripts/fuzz.sh
 
+# A scaled-out fleet on loopback (deploy/fleet): Redis (AOF everysec), 3 API nodes, 2 runners,
+# 2 sweepers, nginx with deploy/nginx.conf in front. Release build (.build-release). Prints the URL.
+fleet-up: deps
+	@scripts/install-deps.sh $(PACKAGES) nginx python3
+	deploy/fleet up
+
+fleet-down:
+	deploy/fleet down
+
+# The fault scenarios (README → Faults) against a fleet of their own: starts it, runs every
+# scenario (one PASS/FAIL line each), stops it; exits non-zero when any failed. Slow (minutes):
+# not part of `make test`. FAULTS="r1 r2" runs some.
+faults: deps
+	@scripts/install-deps.sh $(PACKAGES) nginx python3
+	bench/faults/run $(FAULTS)
+
 clean:
-	rm -rf .build .build-bench .build-fuzz .sluice
+	rm -rf .build .build-bench .build-fuzz .build-release .sluice .fleet

@@ -5,8 +5,9 @@ import PackageDescription
 // Layering (each target depends only on the ones above it):
 //   CHiredis      C bridge to hiredis (RESP encoding and reply parsing)
 //   SluiceRedis   the Redis client: SwiftNIO I/O + hiredis, pipelining, pool, pub/sub
+//   SluiceProcess child processes through swift-subprocess (redis-server, servers under test)
 //   SluiceCore    domain types, configuration, key schema, Lua scripts, stores
-//   SluiceEngine  runner and sweeper loops, built-in handlers
+//   SluiceEngine  runner and sweeper loops, built-in handlers, their wiring (EngineServices)
 //   SluiceServer  HTTP API (Hummingbird), SSE, metrics, embedded Redis
 //   sluice        the command-line executable
 let package = Package(
@@ -33,6 +34,8 @@ let package = Package(
         // Test-only: parse and validate openapi.yaml against the router (OpenAPIContractTests).
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -48,7 +51,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "SluiceProcess",
+            dependencies: [
+                "SluiceRedis",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // Compiles lua/, openapi.yaml and console/ into the binary (Plugins/EmbedResources).
@@ -87,6 +101,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore",
                 "SluiceEngine",
+                "SluiceProcess",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -102,7 +117,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceServer", "SluiceRedis",
+                "SluiceServer", "SluiceEngine", "SluiceProcess", "SluiceRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -123,15 +138,15 @@ let package = Package(
         // Shared by the test targets: starts a real redis-server on a unix socket in a temp dir.
         .target(
             name: "SluiceTestSupport",
-            dependencies: ["SluiceRedis"],
+            dependencies: ["SluiceRedis", "SluiceProcess"],
             path: "Tests/SluiceTestSupport"
         ),
-        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "CHiredis", "SluiceTestSupport"]),
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "CHiredis", "SluiceProcess", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceProcess", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceServerTests",
             dependencies: [
-                "SluiceServer", "SluiceTestSupport",
+                "SluiceServer", "SluiceProcess", "SluiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"),

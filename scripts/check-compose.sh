@@ -92,11 +92,17 @@ if not os.path.isfile("deploy/api-keys.json"):
     problems.append("deploy/api-keys.json (the keys file mounted by the API nodes) does not exist")
 
 if "nginx" in services:
-    mounts = " ".join(str(v if isinstance(v, str) else v.get("source", "")) for v in services["nginx"].get("volumes") or [])
+    mounts = " ".join(str(v) if isinstance(v, str) else f'{v.get("source", "")}:{v.get("target", "")}' for v in services["nginx"].get("volumes") or [])
     if "nginx.conf" not in mounts:
         problems.append("nginx does not mount deploy/nginx.conf")
     elif not os.path.isfile("deploy/nginx.conf"):
         problems.append("deploy/nginx.conf (mounted by nginx) does not exist")
+    # deploy/nginx.conf is shared with deploy/fleet; compose supplies its two includes.
+    for include in ["sluice-site.conf", "sluice-listen.conf"]:
+        if f"/etc/nginx/{include}" not in mounts:
+            problems.append(f"nginx does not mount deploy/nginx-compose/{include} as /etc/nginx/{include}")
+        elif not os.path.isfile(f"deploy/nginx-compose/{include}"):
+            problems.append(f"deploy/nginx-compose/{include} (mounted by nginx) does not exist")
 
 for p in problems:
     print(f"  - {p}", file=sys.stderr)

@@ -37,7 +37,7 @@ public final class RedisClient: Sendable {
     /// Sends one command on the next pooled connection. Error replies are returned as `.error`.
     public func send(_ command: RedisCommand) async throws -> RedisReply {
         count(commands: 1)
-        return try await connection().send(command)
+        return try await RedisMetrics.measure { try await connection().send(command) }
     }
 
     /// Sends one command and throws a `.server` error for an error reply.
@@ -56,7 +56,7 @@ public final class RedisClient: Sendable {
     /// their replies in order; error replies stay in the array.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
         count(commands: commands.count)
-        return try await connection().pipeline(commands)
+        return try await RedisMetrics.measure { try await connection().pipeline(commands) }
     }
 
     /// Closes every pooled connection. Commands sent afterwards fail with `.shutdown`.

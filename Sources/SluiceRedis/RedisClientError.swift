@@ -38,13 +38,20 @@ public struct RedisClientError: Error, Sendable, Equatable, CustomStringConverti
         return message.split(separator: " ", maxSplits: 1).first
     }
 
-    /// True when the failure says nothing about the command itself: Redis was unreachable.
+    /// True when the failure says nothing about the command itself: Redis was unreachable, or
+    /// answered that it cannot serve anyone yet (a restarted server replaying its AOF says
+    /// `LOADING` to every command until it is done; the request should get 503, not 500).
     public var isConnectivity: Bool {
         switch code {
         case .connectionFailed, .connectionClosed, .timeout, .unavailable, .shutdown: return true
-        case .server, .protocolError, .unexpectedReply: return false
+        case .server: return serverPrefix.map { Self.notServingPrefixes.contains(String($0)) } ?? false
+        case .protocolError, .unexpectedReply: return false
         }
     }
+
+    /// Error replies meaning "not now" for every command: loading a dataset, a script running
+    /// past its time limit, a replica without its master, a cluster slot moving.
+    static let notServingPrefixes: Set<String> = ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"]
 
     public var description: String { "redis \(code): \(message)" }
 }

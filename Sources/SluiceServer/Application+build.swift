@@ -23,14 +23,17 @@ public struct ServerDependencies: Sendable {
     /// Adds the console (`/console/...`, HTML pages for people; not part of the JSON API and so
     /// not in openapi.yaml). `sluice serve` turns it on.
     public var console: Bool
+    /// Set while a stopping process drains (`SLUICE_SHUTDOWN_DRAIN_MS`); run it as a service.
+    public var drain: ShutdownDrain
 
     public init(
         configuration: SluiceConfiguration, redis: RedisClient, registry: PrometheusCollectorRegistry = SluiceMetrics.registry(),
         benchRoutes: Bool = false, wakes: WakeRegistry = WakeRegistry(), apiKeys: APIKeyRing = .open(),
-        console: Bool = false
+        console: Bool = false, drain: ShutdownDrain = ShutdownDrain(milliseconds: 0)
     ) {
         self.console = console
         self.apiKeys = apiKeys
+        self.drain = drain
         self.configuration = configuration
         self.redis = redis
         self.registry = registry
@@ -45,6 +48,8 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     // Middleware is captured when a route is added, so it goes first. Metrics wrap the error
     // middleware so that failed requests are counted with their final status.
     router.middlewares.add(MetricsMiddleware())
+    // Outermost but metrics: error responses get the header too.
+    router.middlewares.add(DrainMiddleware(drain: dependencies.drain))
     router.middlewares.add(APIErrorMiddleware())
     // Console errors become pages (or the sign-in form); everything else passes through.
     if dependencies.console { router.middlewares.add(ConsoleErrorPages()) }
@@ -58,7 +63,8 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)
     let storage = Storage(redis: dependencies.redis, configuration: dependencies.configuration)
-    OperationsController(redis: dependencies.redis, registry: dependencies.registry, approvals: ApprovalStore(storage)).addRoutes(to: router)
+    OperationsController(redis: dependencies.redis, registry: dependencies.registry, approvals: ApprovalStore(storage), drain: dependencies.drain)
+        .addRoutes(to: router)
     OpenAPIDocumentController().addRoutes(to: router)
     let instances = InstanceStore(storage)
     SequencesController(store: sequences).addRoutes(to: router)

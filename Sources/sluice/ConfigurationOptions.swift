@@ -27,6 +27,7 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(help: "SLUICE_SWEEP_INTERVAL_MS (default 250)") var sweepIntervalMs: String?
     @Option(help: "SLUICE_REDIS_TIMEOUT_MS (default 2000)") var redisTimeoutMs: String?
     @Option(help: "SLUICE_SHUTDOWN_GRACE_MS: on SIGTERM, how long in-flight requests may take (default 10000)") var shutdownGraceMs: String?
+    @Option(help: "SLUICE_SHUTDOWN_DRAIN_MS: on SIGTERM, how long the API serves on with Connection: close first (default 0)") var shutdownDrainMs: String?
     @Option(help: "SLUICE_HTTP_ALLOW: hosts, addresses, CIDRs http_request may reach besides public addresses (* for any)") var httpAllow: String?
     @Option(help: "SLUICE_LOG_FORMAT: text or json") var logFormat: String?
     @Option(help: "SLUICE_LOG_LEVEL (default info)") var logLevel: String?
@@ -44,7 +45,7 @@ struct ConfigurationOptions: ParsableArguments {
             ("SLUICE_SSE_MAX_STREAMS", sseMaxStreams), ("SLUICE_SSE_SAFETY_POLL_MS", sseSafetyPollMs), ("SLUICE_EXECUTOR", executor),
             ("SLUICE_TASK_LEASE_MS", taskLeaseMs),
             ("SLUICE_SWEEP_INTERVAL_MS", sweepIntervalMs), ("SLUICE_REDIS_TIMEOUT_MS", redisTimeoutMs),
-            ("SLUICE_SHUTDOWN_GRACE_MS", shutdownGraceMs), ("SLUICE_HTTP_ALLOW", httpAllow),
+            ("SLUICE_SHUTDOWN_GRACE_MS", shutdownGraceMs), ("SLUICE_SHUTDOWN_DRAIN_MS", shutdownDrainMs), ("SLUICE_HTTP_ALLOW", httpAllow),
             ("SLUICE_LOG_FORMAT", logFormat), ("SLUICE_LOG_LEVEL", logLevel), ("SLUICE_DATA_DIR", dataDir),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 import SluiceCore
 import SluiceRedis
-import SluiceServer
+import SluiceEngine
 
 /// `sluice run`: the runner loop only (no HTTP). Needs SLUICE_REDIS_URL.
 struct RunCommand: AsyncParsableCommand {

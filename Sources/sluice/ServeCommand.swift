@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import SluiceCore
 import SluiceEngine
+import SluiceProcess
 import SluiceRedis
 import SluiceServer
 
@@ -48,22 +49,25 @@ struct ServeCommand: AsyncParsableCommand {
                 "partitions": "\(meta.partitions)", "new": "\(meta.created)",
             ])
         } catch {
-            services.reversed().forEach { ($0 as? EmbeddedRedis)?.process.stop() }
+            for service in services.reversed() { await (service as? EmbeddedRedis)?.process.stop() }
             throw StartupFailure.exit(error)
         }
 
         APIKeys.warnIfOpen(apiKeys, logger: logger)
         let wakes = WakeRegistry()
+        let drain = ShutdownDrain(milliseconds: configuration.shutdownDrainMilliseconds)
         let engine = EngineServices.make(
             configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: !noRunner, sweeper: !noSweeper,
             wakes: wakes, logger: logger)
         let app = buildApplication(
-            ServerDependencies(configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys, console: true),
+            ServerDependencies(
+                configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys, console: true, drain: drain),
             services: apiKeys.isOpen ? [] : [APIKeyReloader(ring: apiKeys, logger: logger)], logger: logger)
         // Stopped in reverse: the runner and sweeper first (they hand back what they hold, in
-        // milliseconds), then the HTTP server (stops accepting, ends streams and long-polls,
-        // finishes requests in flight), then the subscription, the embedded Redis last.
-        services += [engine.subscription, app] + engine.loops
+        // milliseconds), then the drain (the server serves on with Connection: close), then the
+        // HTTP server (stops accepting, ends streams and long-polls, finishes requests in flight),
+        // then the subscription, the embedded Redis last.
+        services += [engine.subscription, app, drain] + engine.loops
         try await ProcessLifecycle.group(services, configuration: configuration, logger: logger).run()
         redis.shutdown()
     }

@@ -16,7 +16,7 @@ import Testing
         let blocked = Task { try await connection.send(RedisCommand("BLPOP", "never-pushed", "0"), timeout: .seconds(60)) }
         try await Task.sleep(for: .milliseconds(100))
         let killedAt = ContinuousClock.now
-        server.kill()
+        await server.kill()
         do {
             _ = try await blocked.value
             Issue.record("a command in flight on a killed server must fail")
@@ -77,6 +77,15 @@ import Testing
         } catch let error as RedisClientError {
             #expect(error.code == .unavailable)
         }
+    }
+
+    @Test func notServingRepliesCountAsOutagesOtherErrorRepliesDoNot() {
+        #expect(RedisClientError.server("LOADING Redis is loading the dataset in memory").isConnectivity)
+        #expect(RedisClientError.server("BUSY Redis is busy running a script.").isConnectivity)
+        #expect(RedisClientError.server("MASTERDOWN Link with MASTER is down").isConnectivity)
+        #expect(!RedisClientError.server("BUSYKEY Target key name already exists.").isConnectivity)
+        #expect(!RedisClientError.server("NOSCRIPT No matching script.").isConnectivity)
+        #expect(!RedisClientError.server("CONFLICT gate decided").isConnectivity)
     }
 
     @Test func commandsAfterShutdownFail() async throws {

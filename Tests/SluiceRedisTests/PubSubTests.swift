@@ -58,7 +58,7 @@ import Testing
         var subscriptions = subscribed.makeAsyncIterator()
         _ = await subscriptions.next()
 
-        server.kill()
+        await server.kill()
         try await server.start()
         _ = await subscriptions.next()  // resubscribed by itself
 

@@ -312,7 +312,7 @@ import Testing
             let server = "http://127.0.0.1:\(port)"
 
             let listing = ServeCommandTests.temporaryDirectory()
-            let (approvals, _) = try ServeCommandTests.launch(["approvals", "--tenant", "acme", "--server", server], environment: TestAuth.commandEnvironment, in: listing)
+            let (approvals, _) = try await ServeCommandTests.launch(["approvals", "--tenant", "acme", "--server", server], environment: TestAuth.commandEnvironment, in: listing)
             #expect(await approvals.exitStatus(timeoutMilliseconds: 20_000) == 0)
             let table = try String(contentsOfFile: listing + "/stdout.log", encoding: .utf8).split(separator: "\n").map(String.init)
             #expect(table.count == 2, "\(table)")
@@ -323,12 +323,12 @@ import Testing
             #expect(table.last?.contains("Approve expense of $2500 for Q1 marketing?") == true)
 
             let bad = ServeCommandTests.temporaryDirectory()
-            let (refused, _) = try ServeCommandTests.launch(["approve", "cli-1", "manager-review", "maybe", "--server", server], environment: TestAuth.commandEnvironment, in: bad)
+            let (refused, _) = try await ServeCommandTests.launch(["approve", "cli-1", "manager-review", "maybe", "--server", server], environment: TestAuth.commandEnvironment, in: bad)
             #expect(await refused.exitStatus(timeoutMilliseconds: 20_000) == 1)
             #expect(try String(contentsOfFile: bad + "/stderr.log", encoding: .utf8).contains("approved, rejected, info_needed"))
 
             let deciding = ServeCommandTests.temporaryDirectory()
-            let (approve, _) = try ServeCommandTests.launch(
+            let (approve, _) = try await ServeCommandTests.launch(
                 ["approve", "cli-1", "manager-review", "approved", "--note", "fine by me", "--server", server], environment: TestAuth.commandEnvironment, in: deciding)
             #expect(await approve.exitStatus(timeoutMilliseconds: 20_000) == 0)
             #expect(try String(contentsOfFile: deciding + "/stdout.log", encoding: .utf8).contains("decided: cli-1 manager-review = approved"))

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import SluiceProcess
 import SluiceRedis
 import SluiceTestSupport
 import Testing
@@ -22,7 +23,7 @@ import Testing
 
     @Test func requireAuthRefusesToStartWithoutKeys() async throws {
         let directory = ServeCommandTests.temporaryDirectory()
-        let (child, stderr) = try ServeCommandTests.launch(["serve", "--port", "0"], environment: ["SLUICE_REQUIRE_AUTH": "true"], in: directory)
+        let (child, stderr) = try await ServeCommandTests.launch(["serve", "--port", "0"], environment: ["SLUICE_REQUIRE_AUTH": "true"], in: directory)
         #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
         #expect(Self.log(stderr).hasPrefix("sluice: SLUICE_REQUIRE_AUTH is true but no SLUICE_API_KEYS_FILE is set"))
     }
@@ -31,7 +32,7 @@ import Testing
         let directory = ServeCommandTests.temporaryDirectory()
         let file = directory + "/keys.json"
         try Self.write(#"[{"name": "alice", "key": "alice-key-0123456789", "role": "admin"}, {"name": "bob", "key": "bob-key-0123456789ab", "role": "boss"}]"#, to: file)
-        let (child, stderr) = try ServeCommandTests.launch(["serve", "--port", "0"], environment: ["SLUICE_API_KEYS_FILE": file], in: directory)
+        let (child, stderr) = try await ServeCommandTests.launch(["serve", "--port", "0"], environment: ["SLUICE_API_KEYS_FILE": file], in: directory)
         #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
         let text = Self.log(stderr)
         #expect(text.contains(#"entry 1 ("bob"): role must be one of admin, operator, approver, worker"#), "\(text)")
@@ -43,9 +44,9 @@ import Testing
         let file = directory + "/keys.json"
         let first = "first-key-0123456789", second = "second-key-0123456789"
         try Self.write(#"[{"name": "ops", "key": "\#(first)", "role": "operator"}]"#, to: file)
-        let (child, stderr) = try ServeCommandTests.launch(
+        let (child, stderr) = try await ServeCommandTests.launch(
             ["serve", "--port", "0", "--data-dir", directory + "/data"], environment: ["SLUICE_API_KEYS_FILE": file], in: directory)
-        defer { child.terminate(signal: SIGKILL) }
+        defer { child.send(SIGKILL) }
         let port = try #require(await ServeCommandTests.boundPort(stderr), "\(Self.log(stderr))")
         #expect(await eventually(timeout: .seconds(20), every: .milliseconds(100)) { await Self.status(port, "/instances", key: first) == 200 })
         #expect(await Self.status(port, "/instances", key: nil) == 401)
@@ -72,8 +73,8 @@ import Testing
 
     @Test func openModeWarnsAtStart() async throws {
         let directory = ServeCommandTests.temporaryDirectory()
-        let (child, stderr) = try ServeCommandTests.launch(["serve", "--port", "0", "--data-dir", directory + "/data"], environment: [:], in: directory)
-        defer { child.terminate(signal: SIGKILL) }
+        let (child, stderr) = try await ServeCommandTests.launch(["serve", "--port", "0", "--data-dir", directory + "/data"], environment: [:], in: directory)
+        defer { child.send(SIGKILL) }
         _ = try #require(await ServeCommandTests.boundPort(stderr), "\(Self.log(stderr))")
         #expect(Self.log(stderr).contains("no API keys configured (SLUICE_API_KEYS_FILE): the API is open"))
     }
@@ -85,7 +86,7 @@ func sha256Hex(_ text: String) async -> String {
     let input = directory + "/in"
     try? text.write(toFile: input, atomically: true, encoding: .utf8)
     let output = directory + "/out"
-    let child = try? ChildProcess.spawn("/usr/bin/sha256sum", [input], environment: [:], stdoutPath: output, stderrPath: directory + "/err")
+    let child = try? await ChildProcess.spawn("/usr/bin/sha256sum", [input], environment: [:], stdoutPath: output, stderrPath: directory + "/err")
     _ = await child?.exitStatus(timeoutMilliseconds: 5000)
     return String(((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").prefix(64))
 }

@@ -25,6 +25,13 @@ import Testing
             return "pong"
         }
         router.get("/probe/boom") { _, _ -> String in throw Boom() }
+        // What a restarted Redis answers every command while it replays its AOF.
+        router.get("/probe/loading") { _, _ -> String in
+            throw RedisClientError.server("LOADING Redis is loading the dataset in memory")
+        }
+        router.get("/probe/wrongtype") { _, _ -> String in
+            throw RedisClientError.server("WRONGTYPE Operation against a key holding the wrong kind of value")
+        }
         router.get("/probe/api") { _, _ -> String in
             throw APIError.unprocessable("keep must be >= 0", field: "keep", reason: "must be >= 0")
         }
@@ -76,6 +83,16 @@ import Testing
                 let json = try body(response.body)
                 #expect(json["code"] == .string("unavailable"))
                 #expect(json["error"]?.stringValue?.contains("sluice-nowhere") == false)
+            }
+            // A Redis still loading its AOF is an outage too (found by make faults, R2).
+            try await client.execute(uri: "/probe/loading", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let json = try body(response.body)
+                #expect(json["code"] == .string("unavailable"))
+            }
+            // Any other error reply is a bug of ours, not an outage.
+            try await client.execute(uri: "/probe/wrongtype", method: .get) { response in
+                #expect(response.status == .internalServerError)
             }
             try await client.execute(uri: "/probe/boom", method: .get) { response in
                 #expect(response.status == .internalServerError)

@@ -3,6 +3,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import SluiceProcess
 import SluiceRedis
 import SluiceTestSupport
 import Testing
@@ -22,17 +23,17 @@ import Testing
         static func start(prefix: String, grace: Int, extra: [String] = []) async throws -> Node {
             let server = try await TestRedis.shared()
             let directory = ServeCommandTests.temporaryDirectory()
-            let (child, log) = try ServeCommandTests.launch(["serve", "--port", "0"] + extra, environment: [
+            let (child, log) = try await ServeCommandTests.launch(["serve", "--port", "0"] + extra, environment: [
                 "SLUICE_REDIS_URL": "unix://\(server.socketPath)", "SLUICE_KEY_PREFIX": prefix, "SLUICE_PARTITIONS": "8",
                 "SLUICE_SHUTDOWN_GRACE_MS": String(grace),
             ], in: directory)
             guard let port = await ServeCommandTests.boundPort(log) else {
-                child.terminate(signal: SIGKILL)
+                child.send(SIGKILL)
                 throw SluiceTestFailure("no port in the log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             }
             let node = Node(child: child, port: port, log: log)
             guard await eventually(timeout: .seconds(20), every: .milliseconds(100), { await ServeCommandTests.get(node.url + "/healthz")?.0 == 200 }) else {
-                child.terminate(signal: SIGKILL)
+                child.send(SIGKILL)
                 throw SluiceTestFailure("not healthy: \(node.logText)")
             }
             return node
@@ -74,7 +75,7 @@ import Testing
         let prefix = TestRedis.uniquePrefix("shut-sse")
         let grace = 30_000
         let node = try await Node.start(prefix: prefix, grace: grace)
-        defer { node.child.terminate(signal: SIGKILL) }
+        defer { node.child.send(SIGKILL) }
         #expect(try await node.send(.POST, "/sequences", #"{"id":"g","blocks":[{"id":"ask","type":"human_input","prompt":"ok?"},{"id":"after","type":"step","handler":"noop"}]}"#).0 == 201)
         #expect(try await node.send(.POST, "/instances", #"{"sequence_id":"g","id":"g-1"}"#).0 == 201)
         #expect(await eventually(timeout: .seconds(20)) { try await node.send(.GET, "/instances/g-1").1.contains(#""state":"waiting""#) })
@@ -104,7 +105,7 @@ import Testing
 
         // The client resumes on another process from its Last-Event-ID: nothing again, nothing lost.
         let other = try await Node.start(prefix: prefix, grace: grace)
-        defer { other.child.terminate(signal: SIGKILL) }
+        defer { other.child.send(SIGKILL) }
         let last = try #require(instance.events.last?.id)
         let (resumed, resumedOpen) = Self.follow(other, "/instances/g-1/stream", headers: ["Last-Event-ID": last])
         #expect(await eventually(timeout: .seconds(20)) { resumedOpen.withLockedValue { $0 } })
@@ -120,7 +121,7 @@ import Testing
     @Test func sigtermAnswersALongPollingWorkerWithAnEmptyListAtOnce() async throws {
         let grace = 30_000
         let node = try await Node.start(prefix: TestRedis.uniquePrefix("shut-poll"), grace: grace)
-        defer { node.child.terminate(signal: SIGKILL) }
+        defer { node.child.send(SIGKILL) }
         let started = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
         let poll = Task {
             started.withLockedValue { $0 = .now }
@@ -147,7 +148,7 @@ import Testing
     @Test func requestsInFlightFinishWithinTheGraceAndAHungOneDoesNotHoldTheExitPastIt() async throws {
         let grace = 3000
         let node = try await Node.start(prefix: TestRedis.uniquePrefix("shut-grace"), grace: grace)
-        defer { node.child.terminate(signal: SIGKILL) }
+        defer { node.child.send(SIGKILL) }
         let body = #"{"id":"seq","blocks":[{"id":"a","type":"step","handler":"noop"}]}"#
         let half = body.utf8.count / 2
 

@@ -69,9 +69,9 @@ import Testing
             ]])
             try await client.post("/instances", ["sequence_id": "tailed", "id": "tail-1"])
             let directory = ServeCommandTests.temporaryDirectory()
-            let (tail, _) = try ServeCommandTests.launch(
+            let (tail, _) = try await ServeCommandTests.launch(
                 ["tail", "tail-1", "--server", "http://127.0.0.1:\(port)", "--plain"], environment: TestAuth.commandEnvironment, in: directory)
-            defer { tail.terminate(signal: SIGKILL) }
+            defer { tail.send(SIGKILL) }
             let task = try #require(try await client.post("/workers/tasks/poll", ["handler": "remote", "worker_id": "w", "wait_ms": 10_000]).json.arrayValue?.first)
             try await client.post("/workers/tasks/\(task["task_id"]!.stringValue!)/complete", ["worker_id": "w", "output": ["paid": 1]])
             #expect(await tail.exitStatus(timeoutMilliseconds: 20_000) == 0)
@@ -80,7 +80,7 @@ import Testing
             #expect(lines.contains("output  w  {\"paid\":1}"), "\(lines)")
             #expect(lines.last == "done    completed", "\(lines)")
 
-            let (missing, _) = try ServeCommandTests.launch(
+            let (missing, _) = try await ServeCommandTests.launch(
                 ["tail", "nope", "--server", "http://127.0.0.1:\(port)", "--plain"], environment: TestAuth.commandEnvironment, in: ServeCommandTests.temporaryDirectory())
             #expect(await missing.exitStatus(timeoutMilliseconds: 20_000) == 4)
         }

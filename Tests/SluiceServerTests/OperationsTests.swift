@@ -67,7 +67,7 @@ import Testing
         let app = buildApplication(Self.dependencies(redis: redis), logger: Logger(label: "test"))
         try await app.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
-            server.kill()
+            await server.kill()
             let started = ContinuousClock.now
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }
             #expect(ContinuousClock.now - started < .seconds(5))  // an answer, not a hang

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import SluiceProcess
 import SluiceRedis
 import SluiceTestSupport
 import Testing
@@ -19,11 +20,11 @@ import Testing
     }
 
     /// Runs the binary with a clean `SLUICE_*` environment plus `environment`.
-    static func launch(_ arguments: [String], environment: [String: String], in directory: String) throws -> (ChildProcess, String) {
+    static func launch(_ arguments: [String], environment: [String: String], in directory: String) async throws -> (ChildProcess, String) {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }
         env.merge(environment) { $1 }
         let stderr = directory + "/stderr.log"
-        let child = try ChildProcess.spawn(binary, arguments, environment: env, stdoutPath: directory + "/stdout.log", stderrPath: stderr)
+        let child = try await ChildProcess.spawn(binary, arguments, environment: env, stdoutPath: directory + "/stdout.log", stderrPath: stderr)
         return (child, stderr)
     }
 
@@ -50,7 +51,7 @@ import Testing
 
     @Test func badSettingStopsStartUpWithOneLineNamingIt() async throws {
         let directory = Self.temporaryDirectory()
-        let (child, stderr) = try Self.launch(["serve"], environment: ["SLUICE_PORT": "eighty"], in: directory)
+        let (child, stderr) = try await Self.launch(["serve"], environment: ["SLUICE_PORT": "eighty"], in: directory)
         #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
         let text = try String(contentsOfFile: stderr, encoding: .utf8)
         #expect(text == "sluice: SLUICE_PORT must be an integer (got 'eighty')\n")
@@ -58,7 +59,7 @@ import Testing
 
     @Test func missingRedisServerGivesOneClearLine() async throws {
         let directory = Self.temporaryDirectory()
-        let (child, stderr) = try Self.launch(
+        let (child, stderr) = try await Self.launch(
             ["serve", "--data-dir", directory + "/data"],
             environment: ["SLUICE_REDIS_SERVER": directory + "/no-redis-server-here"], in: directory)
         #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
@@ -71,9 +72,9 @@ import Testing
 
     @Test func embeddedRedisServesHealthAndStopsWithTheServer() async throws {
         let directory = Self.temporaryDirectory()
-        let (child, stderr) = try Self.launch(
+        let (child, stderr) = try await Self.launch(
             ["serve", "--port", "0", "--data-dir", directory + "/data"], environment: [:], in: directory)
-        defer { child.terminate(signal: SIGKILL) }
+        defer { child.send(SIGKILL) }
         let port = try #require(await Self.boundPort(stderr), "\((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")")
         let healthy = await eventually(timeout: .seconds(20), every: .milliseconds(100)) {
             await Self.get("http://127.0.0.1:\(port)/healthz")?.0 == 200
@@ -104,11 +105,11 @@ import Testing
         try await redis.execute("HSET", "\(prefix):meta", "partitions", "8", "schema_version", "1")
         redis.shutdown()
         let directory = Self.temporaryDirectory()
-        let (child, stderr) = try Self.launch(
+        let (child, stderr) = try await Self.launch(
             ["serve", "--port", "0"],
             environment: ["SLUICE_REDIS_URL": "unix://\(server.socketPath)", "SLUICE_KEY_PREFIX": prefix, "SLUICE_PARTITIONS": "16"],
             in: directory)
-        defer { child.terminate(signal: SIGKILL) }
+        defer { child.send(SIGKILL) }
         #expect(await child.exitStatus(timeoutMilliseconds: 15_000) == 2)
         let text = try String(contentsOfFile: stderr, encoding: .utf8)
         #expect(text.contains("sluice: SLUICE_PARTITIONS is 16 but this Redis"), "\(text)")
@@ -117,9 +118,9 @@ import Testing
 
     @Test func jsonLogsAreOneObjectPerLine() async throws {
         let directory = Self.temporaryDirectory()
-        let (child, stderr) = try Self.launch(
+        let (child, stderr) = try await Self.launch(
             ["serve", "--port", "0", "--data-dir", directory + "/data"], environment: ["SLUICE_LOG_FORMAT": "json"], in: directory)
-        defer { child.terminate(signal: SIGKILL) }
+        defer { child.send(SIGKILL) }
         let port = try #require(await Self.boundPort(stderr))
         #expect(await eventually(timeout: .seconds(20), every: .milliseconds(100)) {
             await Self.get("http://127.0.0.1:\(port)/healthz")?.0 == 200
@@ -145,11 +146,11 @@ import Testing
             "SLUICE_REDIS_URL": "unix://\(server.socketPath)", "SLUICE_KEY_PREFIX": api.configuration.keyPrefix,
             "SLUICE_PARTITIONS": String(api.configuration.partitions), "SLUICE_TASK_LEASE_MS": "1000", "SLUICE_SWEEP_INTERVAL_MS": "50",
         ]
-        let (runner, runnerLog) = try ServeCommandTests.launch(["run"], environment: environment, in: ServeCommandTests.temporaryDirectory())
-        let (sweeper, sweeperLog) = try ServeCommandTests.launch(["sweep"], environment: environment, in: ServeCommandTests.temporaryDirectory())
+        let (runner, runnerLog) = try await ServeCommandTests.launch(["run"], environment: environment, in: ServeCommandTests.temporaryDirectory())
+        let (sweeper, sweeperLog) = try await ServeCommandTests.launch(["sweep"], environment: environment, in: ServeCommandTests.temporaryDirectory())
         defer {
-            runner.terminate(signal: SIGKILL)
-            sweeper.terminate(signal: SIGKILL)
+            runner.send(SIGKILL)
+            sweeper.send(SIGKILL)
         }
         try await api.run { client in
             try await client.post("/sequences", ["id": "bg", "blocks": [
@@ -177,7 +178,7 @@ import Testing
 
     @Test func runNeedsARedisURL() async throws {
         let directory = ServeCommandTests.temporaryDirectory()
-        let (child, stderr) = try ServeCommandTests.launch(["run"], environment: [:], in: directory)
+        let (child, stderr) = try await ServeCommandTests.launch(["run"], environment: [:], in: directory)
         #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
         #expect(try String(contentsOfFile: stderr, encoding: .utf8) == "sluice: SLUICE_REDIS_URL is required for this command\n")
     }

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import SluiceCore
 import SluiceEngine
+import SluiceProcess
 import SluiceRedis
 import SluiceServer
 import SluiceTestSupport

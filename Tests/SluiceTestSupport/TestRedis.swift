@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SluiceProcess
 import SluiceRedis
 
 /// Real `redis-server` processes for tests, each on a unix socket in its own temp directory.
@@ -23,7 +24,7 @@ public enum TestRedis {
     /// Servers still running when the test process exits are stopped then.
     private static let running = NIOLockedValueBox<[RedisServerProcess]>([])
     private static let installExitHandler: Void = {
-        atexit { TestRedis.running.withLockedValue { servers in servers.forEach { $0.kill() } } }
+        atexit { TestRedis.running.withLockedValue { servers in servers.forEach { $0.killImmediately() } } }
     }()
 
     private static let shared_ = SharedServer()

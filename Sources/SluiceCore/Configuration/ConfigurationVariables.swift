@@ -96,6 +96,10 @@ extension SluiceConfiguration {
               summary: "on SIGTERM/SIGINT, how long in-flight requests may take before the process cancels them and exits") { c, v throws(ConfigurationError) in
             c.shutdownGraceMilliseconds = try integer(v, "SLUICE_SHUTDOWN_GRACE_MS", in: 0...600_000)
         },
+        .init(name: "SLUICE_SHUTDOWN_DRAIN_MS", flag: "shutdown-drain-ms", defaultValue: "0",
+              summary: "on SIGTERM/SIGINT, how long the API keeps serving first, every answer with Connection: close and /readyz 503, so a load balancer's pooled connections leave before the server closes them; above the balancer's upstream keepalive timeout") { c, v throws(ConfigurationError) in
+            c.shutdownDrainMilliseconds = try integer(v, "SLUICE_SHUTDOWN_DRAIN_MS", in: 0...600_000)
+        },
         .init(name: "SLUICE_HTTP_ALLOW", flag: "http-allow", defaultValue: "(public addresses only)",
               summary: "hosts, addresses and CIDR networks http_request may reach besides public addresses, comma-separated; * for any") { c, v throws(ConfigurationError) in
             c.httpAllow = try EgressPolicy(parsing: v)

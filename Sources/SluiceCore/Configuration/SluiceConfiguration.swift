@@ -37,6 +37,8 @@ public struct SluiceConfiguration: Sendable, Equatable {
     /// How long a stopping process (SIGTERM, SIGINT) waits for in-flight requests and for its
     /// runner and sweeper to hand back what they hold before it cancels them and exits.
     public var shutdownGraceMilliseconds = 10_000
+    /// Before the grace: serving on, with `Connection: close`, while a load balancer moves away.
+    public var shutdownDrainMilliseconds = 0
     /// Where `http_request` may connect beyond public addresses (`SLUICE_HTTP_ALLOW`).
     public var httpAllow = EgressPolicy()
     public var logFormat = LogFormat.text

@@ -10,6 +10,7 @@ struct OperationsController {
     let redis: RedisClient
     let registry: PrometheusCollectorRegistry
     let approvals: ApprovalStore
+    let drain: ShutdownDrain
 
     /// The queue's size across partitions, read when scraped (one pipelined round trip).
     static let approvalsPending = Gauge(label: "sluice_approvals_pending")
@@ -25,6 +26,8 @@ struct OperationsController {
     }
 
     @Sendable func ready(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        // A balancer that health-checks stops sending here before the server closes.
+        if drain.isDraining { throw APIError(.unavailable, "not ready: shutting down") }
         let reply: RedisReply
         do {
             reply = try await redis.send(RedisCommand("PING"))

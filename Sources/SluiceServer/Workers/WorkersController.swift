@@ -1,4 +1,5 @@
 import Hummingbird
+import Metrics
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SluiceCore
@@ -40,6 +41,7 @@ struct WorkersController {
                 if shuttingDown.withLockedValue({ $0 }) { return JSONValue.array([]).response(status: .ok) }
                 let leased = try await tasks.lease(
                     handler: handler, worker: worker, limit: limit, for: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
+                TaskMetrics.leased.increment(by: leased.count)
                 let left = deadline - ContinuousClock.now
                 if !leased.isEmpty || left <= .zero {
                     return JSONValue.array(leased.map(Self.json)).response(status: .ok)
@@ -150,4 +152,9 @@ struct WorkerBody {
             throw SluiceError.invalid(field: name, message: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
     }
+}
+
+/// Tasks handed to workers, for `/metrics` (expired leases are the sweeper's `sluice_tasks_expired`).
+enum TaskMetrics {
+    static let leased = Counter(label: "sluice_tasks_leased")
 }

@@ -1,7 +1,6 @@
 import Logging
 import ServiceLifecycle
 import SluiceCore
-import SluiceEngine
 import SluiceRedis
 
 /// The background services of a process: the one pub/sub subscription to the partitions'

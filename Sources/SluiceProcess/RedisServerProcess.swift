@@ -1,9 +1,11 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import SluiceRedis
 
 /// A `redis-server` child process listening on a unix socket in a directory of ours.
 /// Used by `sluice serve` without `SLUICE_REDIS_URL` (the embedded Redis) and by the tests.
+/// (A process, not a Redis client: it lives here, not in SluiceRedis.)
 public final class RedisServerProcess: Sendable {
     public struct Options: Sendable {
         /// Working directory: socket, AOF and log live here.
@@ -76,9 +78,11 @@ public final class RedisServerProcess: Sendable {
             arguments += ["--appendonly", "no"]
         }
         arguments += options.extraArguments
-        let child = try ChildProcess.spawn(executable, arguments)
+        let child = try await ChildProcess.spawn(executable, arguments)
         process.withLockedValue { $0 = child }
 
+        // Readiness has no event to wait on: try to connect and PING, and sleep (suspended, not
+        // blocking a thread) between tries.
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !child.isRunning {
@@ -95,26 +99,30 @@ public final class RedisServerProcess: Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        stop()
+        await stop()
         throw LaunchError(description: "redis-server did not answer within \(timeout): \(logTail())")
     }
 
     /// Stops the server gracefully (SIGTERM; it flushes the AOF) and waits for it to exit.
-    public func stop() {
-        signal(SIGTERM)
+    public func stop() async {
+        await takeProcess()?.terminate(signal: SIGTERM)
     }
 
-    /// Kills the server at once (SIGKILL), as a crash would.
-    public func kill() {
-        signal(SIGKILL)
+    /// Kills the server at once (SIGKILL), as a crash would, and waits for it to be gone.
+    public func kill() async {
+        await takeProcess()?.terminate(signal: SIGKILL)
     }
 
-    private func signal(_ signal: Int32) {
-        let child = process.withLockedValue { process in
+    /// SIGKILL without waiting, for exit handlers (see `ChildProcess.killImmediately`).
+    public func killImmediately() {
+        takeProcess()?.killImmediately()
+    }
+
+    private func takeProcess() -> ChildProcess? {
+        process.withLockedValue { process in
             defer { process = nil }
             return process
         }
-        child?.terminate(signal: signal)
     }
 
     private func logTail() -> String {
@@ -122,5 +130,6 @@ public final class RedisServerProcess: Sendable {
         return text.split(separator: "\n").suffix(3).joined(separator: " | ")
     }
 
-    deinit { stop() }
+    // Nobody can wait in a deinit: the signal is sent, the child reaped by swift-subprocess.
+    deinit { process.withLockedValue { $0 }?.send(SIGTERM) }
 }
