@@ -35,9 +35,10 @@ import Testing
             }
             // No subscription yet: wake-ups could be missed, so the stream polls every 100 ms.
             try await Task.sleep(for: .milliseconds(300))
-            // (20 due in 2 s; a loaded machine runs them late, so 3 is the bar, against 0 below.)
-            let polling = try await readsDuring(.seconds(2))
-            #expect(polling >= 3, "reads in 2 s at poll_ms=100 without a live subscription: \(polling)")
+            // (30 due in 3 s; a loaded machine, with the other suites running in the same process,
+            // runs them late, so 2 is the bar: the point is that it reads at all, against 0 below.)
+            let polling = try await readsDuring(.seconds(3))
+            #expect(polling >= 2, "reads in 3 s at poll_ms=100 without a live subscription: \(polling)")
 
             // Live: one read for the wake-up of the (re)subscription, then none for a minute.
             let beforeLive = reads.withLockedValue { $0 }
@@ -45,8 +46,8 @@ import Testing
             let liveDeadline = ContinuousClock.now + .seconds(5)
             while reads.withLockedValue({ $0 }) == beforeLive && ContinuousClock.now < liveDeadline { try await Task.sleep(for: .milliseconds(20)) }
             try await Task.sleep(for: .milliseconds(300))
-            let live = try await readsDuring(.seconds(2))
-            #expect(live == 0, "reads in 2 s of an idle stream with a live subscription: \(live)")
+            let live = try await readsDuring(.seconds(3))
+            #expect(live == 0, "reads in 3 s of an idle stream with a live subscription: \(live)")
 
             // A wake-up for the stream's key still reads at once.
             let beforeWake = reads.withLockedValue { $0 }
@@ -59,8 +60,8 @@ import Testing
             // Lost: the stream is woken and polls every poll_ms again.
             wakes.lost()
             try await Task.sleep(for: .milliseconds(300))
-            let lost = try await readsDuring(.seconds(2))
-            #expect(lost >= 3, "reads in 2 s after the subscription was lost: \(lost)")
+            let lost = try await readsDuring(.seconds(3))
+            #expect(lost >= 2, "reads in 3 s after the subscription was lost: \(lost)")
         }
     }
 
