@@ -1,7 +1,7 @@
 # Sluice: the two set-up commands are `make run` and `make test`; both install missing
 # Debian packages first (apt-get, as root or through sudo).
 SWIFT    ?= swift
-PACKAGES := redis-server libhiredis-dev pkg-config docker-compose
+PACKAGES := redis-server redis-tools libhiredis-dev pkg-config docker-compose
 BIN       = $(shell $(SWIFT) build --show-bin-path)
 
 .PHONY: deps build run test bench fuzz check clean
@@ -19,12 +19,14 @@ run: build
 
 # The whole suite, then the server suite again with API keys on (SLUICE_TEST_AUTH=1: every
 # test's application requires a key and its clients send one), so access control is proven
-# not to break any behaviour.
+# not to break any behaviour, and once more on a local Redis Cluster (SLUICE_TEST_REDIS=cluster:
+# 3 primaries + 3 replicas started by the tests; redis-cli comes from redis-tools).
 test: deps
 	scripts/check-compose.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	SLUICE_TEST_AUTH=1 $(SWIFT) test --skip-build --filter SluiceServerTests
+	SLUICE_TEST_REDIS=cluster $(SWIFT) test --skip-build --filter SluiceServerTests
 
 # Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.
 bench:

@@ -15,8 +15,15 @@ struct RedisRequest: Sendable {
     var timeout: TimeAmount?
 }
 
-/// A message received on a subscribed channel (`message` or `smessage`).
+/// A message received on a subscribed channel (`message` or `smessage`), or the server's
+/// notice that it unsubscribed a sharded channel (`sunsubscribe`: its slot moved to another node).
 public struct RedisPushMessage: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case message
+        case unsubscribed
+    }
+
+    public var kind: Kind = .message
     public var channel: String
     public var payload: ByteBuffer
     public var sharded: Bool
@@ -151,12 +158,20 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Pub/sub messages arrive unasked. Only a connection with a push handler expects them.
+    /// Pub/sub messages arrive unasked. Only a connection with a push handler expects them. A
+    /// `sunsubscribe` is unasked too: such a connection never sends SUNSUBSCRIBE, so it is the
+    /// server dropping a channel whose slot moved.
     private func pushMessage(_ reply: RedisReply) -> RedisPushMessage? {
-        guard onPush != nil, case .array(let parts) = reply, parts.count == 3,
-              let kind = parts[0].string, kind == "message" || kind == "smessage",
-              let channel = parts[1].string, case .string(let payload) = parts[2]
-        else { return nil }
-        return RedisPushMessage(channel: channel, payload: payload, sharded: kind == "smessage")
+        guard onPush != nil, case .array(let parts) = reply, parts.count == 3, let kind = parts[0].string,
+              let channel = parts[1].string else { return nil }
+        switch kind {
+        case "message", "smessage":
+            guard case .string(let payload) = parts[2] else { return nil }
+            return RedisPushMessage(channel: channel, payload: payload, sharded: kind == "smessage")
+        case "sunsubscribe":
+            return RedisPushMessage(kind: .unsubscribed, channel: channel, payload: ByteBuffer(), sharded: true)
+        default:
+            return nil
+        }
     }
 }

@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = []
         let redisConfiguration: RedisConfiguration
         do {
-            if configuration.redisURL == nil {
+            if !configuration.hasExternalRedis {
                 let embedded = try await EmbeddedRedis.start(dataDirectory: configuration.dataDirectory, logger: logger)
                 services.append(embedded)
                 redisConfiguration = try configuration.redisConfiguration(embeddedSocket: embedded.process.socketPath)

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 import SluiceEngine
+import SluiceRedis
 
 /// What one read of a stream produced: the SSE text to send, whether the stream is over, and
 /// whether the reader is behind the durable stream (read again before waiting).
@@ -57,7 +58,15 @@ enum SSEStream {
                             try await writer.write(ByteBuffer(string: shutdownText))
                             break
                         }
-                        let result = try await step(&state, woken)
+                        let result: SSEStep
+                        do {
+                            result = try await step(&state, woken)
+                        } catch let error as RedisClientError where error.isConnectivity && error.code != .shutdown {
+                            // Redis is briefly out of reach (a restart, a cluster failover): the
+                            // stream stays open and reads again from where it was.
+                            woken = await doorbell.wait(upTo: min(pollMilliseconds, 500))
+                            continue
+                        }
                         if !result.text.isEmpty {
                             try await writer.write(ByteBuffer(string: result.text))
                             lastWrite = .now
