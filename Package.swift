@@ -128,7 +128,9 @@ let package = Package(
             dependencies: ["SluiceRedis"],
             path: "Tests/SluiceTestSupport"
         ),
-        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceRedisTests", dependencies: [
+            "SluiceRedis", "SluiceTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceServerTests",

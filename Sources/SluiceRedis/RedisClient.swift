@@ -1,4 +1,5 @@
 import Logging
+import ServiceLifecycle
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -264,5 +265,15 @@ final class ConnectionSlot: Sendable {
         let base = configuration.minBackoff.nanoseconds
         let scaled = base << min(failures, 20)
         return .nanoseconds(min(scaled, configuration.maxBackoff.nanoseconds))
+    }
+}
+
+extension RedisClient: Service {
+    /// As a service, the client lives until its group shuts down (gracefully or by
+    /// cancellation), then closes its connections. Listed before the services that use it, it
+    /// stops after them.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdown()
     }
 }

@@ -62,10 +62,10 @@ struct ServeCommand: AsyncParsableCommand {
             services: apiKeys.isOpen ? [] : [APIKeyReloader(ring: apiKeys, logger: logger)], logger: logger)
         // Stopped in reverse: the runner and sweeper first (they hand back what they hold, in
         // milliseconds), then the HTTP server (stops accepting, ends streams and long-polls,
-        // finishes requests in flight), then the subscription, the embedded Redis last.
-        services += [engine.subscription, app] + engine.loops
+        // finishes requests in flight), then the subscription, the Redis client's connections,
+        // the embedded Redis last.
+        services += [redis, engine.subscription, app] + engine.loops
         try await ProcessLifecycle.group(services, configuration: configuration, logger: logger).run()
-        redis.shutdown()
     }
 }
 
