@@ -122,6 +122,40 @@ import Testing
         #expect(received == Set(channels))
     }
 
+    /// A subscribed channel's slot moves to another primary: the old owner unsubscribes it
+    /// (`sunsubscribe`), the subscriber reads the map again and subscribes where it lives now,
+    /// telling its user to catch up (a new round).
+    @Test(.timeLimit(.minutes(1))) func subscriptionsFollowTheirSlotWhenItMoves() async throws {
+        let cluster = try await TestRedis.sharedCluster()
+        let client = RedisClient(configuration: cluster.clientConfiguration)
+        defer { client.shutdown() }
+        let channel = "{\(TestRedis.uniquePrefix("follow"))}:wake"
+        let (messages, continuation) = AsyncStream.makeStream(of: String.self)
+        let (subscribed, subscribedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let subscriber = RedisSubscriber(
+            configuration: cluster.clientConfiguration, kind: .sharded, channels: [channel],
+            onSubscribed: { subscribedContinuation.yield() }, onMessage: { continuation.yield(String(buffer: $0.payload)) })
+        let task = Task { try await subscriber.run() }
+        defer { task.cancel() }
+        var rounds = subscribed.makeAsyncIterator()
+        _ = await rounds.next()
+        #expect(try await client.execute("SPUBLISH", channel, "before") == .integer(1))
+        var received = messages.makeAsyncIterator()
+        #expect(await received.next() == "before")
+
+        // The channel's slot holds no keys: SETSLOT NODE moves it at once.
+        let slot = HashSlot.of(channel)
+        let (owner, other) = try await ownerAndOther(cluster, key: channel)
+        let otherId = try await cluster.nodeId(other)
+        try await cluster.command(other, "CLUSTER", "SETSLOT", String(slot), "NODE", otherId)
+        try await cluster.command(owner, "CLUSTER", "SETSLOT", String(slot), "NODE", otherId)
+        try await cluster.command(other, "CLUSTER", "BUMPEPOCH")
+        _ = await rounds.next()  // subscribed again, on the new owner
+        #expect(await eventually { try await cluster.command(other, "PUBSUB", "SHARDNUMSUB", channel).array?.last == .integer(1) })
+        #expect(try await client.execute("SPUBLISH", channel, "after") == .integer(1))
+        #expect(await received.next() == "after")
+    }
+
     /// The primary owning `key`'s slot (the one that answers instead of redirecting) and another.
     func ownerAndOther(_ cluster: TestRedisCluster, key: String) async throws -> (TestRedisCluster.Node, TestRedisCluster.Node) {
         let primaries = try await cluster.primaries()
