@@ -7,7 +7,9 @@ import ServiceLifecycle
 /// The process's pub/sub subscription. It keeps a set of channels subscribed across
 /// reconnects: `run()` connects, subscribes, waits for the subscription to break, backs off and
 /// starts again. `onSubscribed` runs after every (re)subscription, so users can catch up on
-/// anything published while they were not listening.
+/// anything published while they were not listening; `onLost` when a subscription breaks (or
+/// the first connect of a series fails), so users can stop relying on messages until the next
+/// `onSubscribed`.
 ///
 /// On Redis Cluster (`configuration.clusterSeeds`) each sharded channel is subscribed on the
 /// primary that owns its slot, one connection per primary. A round ends when any of them drops
@@ -34,6 +36,7 @@ public final class RedisSubscriber: Service, Sendable {
     private let logger: Logger
     private let onMessage: @Sendable (RedisPushMessage) -> Void
     private let onSubscribed: @Sendable () -> Void
+    private let onLost: @Sendable () -> Void
     private let state = NIOLockedValueBox(State())
     /// Cluster mode: where the slots live (its own, reading the map only).
     private let router: ClusterRouter?
@@ -45,6 +48,7 @@ public final class RedisSubscriber: Service, Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "sluice.redis.pubsub"),
         onSubscribed: @escaping @Sendable () -> Void = {},
+        onLost: @escaping @Sendable () -> Void = {},
         onMessage: @escaping @Sendable (RedisPushMessage) -> Void
     ) {
         self.configuration = configuration
@@ -53,6 +57,7 @@ public final class RedisSubscriber: Service, Sendable {
         self.logger = logger
         self.onMessage = onMessage
         self.onSubscribed = onSubscribed
+        self.onLost = onLost
         self.router = configuration.clusterSeeds.isEmpty ? nil : ClusterRouter(configuration: configuration, group: group, logger: logger)
         state.withLockedValue { $0.channels = Set(channels) }
     }
@@ -81,8 +86,12 @@ public final class RedisSubscriber: Service, Sendable {
             do {
                 try await runRound(afterFailures: failures)
                 failures = 0
+                onLost()
             } catch {
-                if failures == 0 { logger.warning("pub/sub connection lost", metadata: ["error": "\(error)"]) }
+                if failures == 0 {
+                    logger.warning("pub/sub connection lost", metadata: ["error": "\(error)"])
+                    onLost()
+                }
                 failures += 1
             }
             closeRound()

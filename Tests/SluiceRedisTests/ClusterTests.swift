@@ -132,9 +132,11 @@ import Testing
         let channel = "{\(TestRedis.uniquePrefix("follow"))}:wake"
         let (messages, continuation) = AsyncStream.makeStream(of: String.self)
         let (subscribed, subscribedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (lost, lostContinuation) = AsyncStream.makeStream(of: Void.self)
         let subscriber = RedisSubscriber(
             configuration: cluster.clientConfiguration, kind: .sharded, channels: [channel],
-            onSubscribed: { subscribedContinuation.yield() }, onMessage: { continuation.yield(String(buffer: $0.payload)) })
+            onSubscribed: { subscribedContinuation.yield() }, onLost: { lostContinuation.yield() },
+            onMessage: { continuation.yield(String(buffer: $0.payload)) })
         let task = Task { try await subscriber.run() }
         defer { task.cancel() }
         var rounds = subscribed.makeAsyncIterator()
@@ -150,6 +152,9 @@ import Testing
         try await cluster.command(other, "CLUSTER", "SETSLOT", String(slot), "NODE", otherId)
         try await cluster.command(owner, "CLUSTER", "SETSLOT", String(slot), "NODE", otherId)
         try await cluster.command(other, "CLUSTER", "BUMPEPOCH")
+        // The subscription on the old owner broke: users hear of it (and stop relying on messages).
+        var losses = lost.makeAsyncIterator()
+        #expect(await losses.next() != nil)
         // Subscribed again, on the new owner (a loaded machine may take a few rounds).
         #expect(await eventually(timeout: .seconds(30)) {
             try await cluster.command(other, "PUBSUB", "SHARDNUMSUB", channel).array?.last == .integer(1)
