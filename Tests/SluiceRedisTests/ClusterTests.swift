@@ -56,7 +56,7 @@ import Testing
         let cluster = try await TestRedis.sharedCluster()
         let client = RedisClient(configuration: cluster.clientConfiguration)
         defer { client.shutdown() }
-        let key = "{\(TestRedis.uniquePrefix("moved"))}:k"
+        let key = try await keyInAnEmptySlot(cluster, "moved", suffix: ":k")
         let slot = HashSlot.of(key)
         #expect(try await client.execute("GET", key) == .null)  // the client has read the map
         let (owner, other) = try await ownerAndOther(cluster, key: key)
@@ -129,7 +129,7 @@ import Testing
         let cluster = try await TestRedis.sharedCluster()
         let client = RedisClient(configuration: cluster.clientConfiguration)
         defer { client.shutdown() }
-        let channel = "{\(TestRedis.uniquePrefix("follow"))}:wake"
+        let channel = try await keyInAnEmptySlot(cluster, "follow", suffix: ":wake")
         let (messages, continuation) = AsyncStream.makeStream(of: String.self)
         let (subscribed, subscribedContinuation) = AsyncStream.makeStream(of: Void.self)
         let (lost, lostContinuation) = AsyncStream.makeStream(of: Void.self)
@@ -152,6 +152,16 @@ import Testing
         try await cluster.command(other, "CLUSTER", "SETSLOT", String(slot), "NODE", otherId)
         try await cluster.command(owner, "CLUSTER", "SETSLOT", String(slot), "NODE", otherId)
         try await cluster.command(other, "CLUSTER", "BUMPEPOCH")
+        // Every primary agrees on the new owner (gossip), so any map the subscriber reads is right.
+        #expect(await eventually(timeout: .seconds(30)) {
+            for node in try await cluster.primaries() where node.port != other.port {
+                let connection = try await RedisConnection.connect(cluster.nodeConfiguration(node))
+                defer { connection.close() }
+                guard case .error(let moved) = try await connection.send(RedisCommand("EXISTS", channel)),
+                      moved.hasSuffix(":\(other.port)") else { return false }
+            }
+            return true
+        })
         // The subscription on the old owner broke: users hear of it (and stop relying on messages).
         var losses = lost.makeAsyncIterator()
         #expect(await losses.next() != nil)
@@ -162,6 +172,16 @@ import Testing
         // Publishes before the subscription lands reach nobody; the first that reaches it is read.
         #expect(await eventually(timeout: .seconds(30)) { try await client.execute("SPUBLISH", channel, "after") == .integer(1) })
         #expect(await received.next() == "after")
+    }
+
+    /// A new name whose slot holds no keys yet: SETSLOT NODE refuses to move a slot with keys,
+    /// and the other tests of the shared cluster leave keys in some slots.
+    func keyInAnEmptySlot(_ cluster: TestRedisCluster, _ label: String, suffix: String) async throws -> String {
+        while true {
+            let name = "{\(TestRedis.uniquePrefix(label))}" + suffix
+            let owner = try await cluster.primary(owning: name)
+            if try await cluster.command(owner, "CLUSTER", "COUNTKEYSINSLOT", String(HashSlot.of(name))) == .integer(0) { return name }
+        }
     }
 
     /// The primary owning `key`'s slot (the one that answers instead of redirecting) and another.
