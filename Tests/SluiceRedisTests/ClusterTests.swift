@@ -1,4 +1,5 @@
 import NIOCore
+import SluiceProcess
 import SluiceRedis
 import SluiceTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import SluiceCore
+import SluiceProcess
 import SluiceRedis
 import SluiceTestSupport
 import Testing
