@@ -1,7 +1,7 @@
 # Sluice: the two set-up commands are `make run` and `make test`; both install missing
 # Debian packages first (apt-get, as root or through sudo).
 SWIFT    ?= swift
-PACKAGES := redis-server libhiredis-dev pkg-config docker-compose
+PACKAGES := redis-server redis-tools libhiredis-dev pkg-config docker-compose
 # The console's browser tests (Tests/browser): headless Chromium driven by Selenium.
 BROWSER_PACKAGES := chromium chromium-driver python3-selenium
 BIN       = $(shell $(SWIFT) build --show-bin-path)
@@ -21,15 +21,17 @@ run: build
 
 # The whole suite, then the server suite again with API keys on (SLUICE_TEST_AUTH=1: every
 # test's application requires a key and its clients send one), so access control is proven
-# not to break any behaviour. Then the console in a real browser against the built binary, and
-# the CI-sized cost check (callgrind instructions per request of the hot routes against
-# bench/cost-baseline-debug.json, +15% fails).
+# not to break any behaviour, and once more on a local Redis Cluster (SLUICE_TEST_REDIS=cluster:
+# 3 primaries + 3 replicas started by the tests; redis-cli comes from redis-tools). Then the
+# console in a real browser against the built binary, and the CI-sized cost check (callgrind
+# instructions per request of the hot routes against bench/cost-baseline-debug.json, +15% fails).
 test: deps
 	@scripts/install-deps.sh $(BROWSER_PACKAGES) valgrind gcc binutils
 	scripts/check-compose.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	SLUICE_TEST_AUTH=1 $(SWIFT) test --skip-build --filter SluiceServerTests
+	SLUICE_TEST_REDIS=cluster $(SWIFT) test --skip-build --filter SluiceServerTests
 	Tests/browser/run.sh $(BIN)/sluice
 	scripts/cost-check.sh
 

@@ -141,7 +141,9 @@ let package = Package(
             dependencies: ["SluiceRedis", "SluiceProcess"],
             path: "Tests/SluiceTestSupport"
         ),
-        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "CHiredis", "SluiceProcess", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceRedisTests", dependencies: [
+            "SluiceRedis", "CHiredis", "SluiceProcess", "SluiceTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceProcess", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceServerTests",

@@ -11,6 +11,8 @@
 -- KEYS[8]  {p}:tasklease     zset task id -> lease expiry ms (a finished instance's escalation task ends)
 -- KEYS[9]  {p}:expiry        zset id -> when a finished instance's keys expire
 -- KEYS[10..] the instance's other keys, to expire together when it finishes
+-- then     the instance's task queues (ended when it finishes), declared; their count is the last
+--          ARGV (take_declared_keys in prelude.lua)
 -- ARGV[1]  instance id
 -- ARGV[2]  epoch the runner claimed
 -- ARGV[3]  now ms
@@ -28,8 +30,9 @@
 -- ARGV[15] number of context key/value pairs to merge, followed by the pairs
 --
 -- Returns  the new state
--- Errors   "FENCED ..." when the runner no longer holds the instance,
+-- Errors   "FENCED ..." when the runner no longer holds the instance, "KEYS <key>..." keys to declare,
 --          "INVALID arguments ..." when ARGV[15] disagrees with the pairs given (nothing changes)
+take_declared_keys()
 local inst, ctx, out, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, epoch, now, maxlen, retention, lease, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local block, output, output_at, next_index, next_block, due, err = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
@@ -42,6 +45,10 @@ local current = redis.call('HMGET', inst, 'epoch', 'state')
 if current[1] ~= epoch then return redis.error_reply('FENCED epoch ' .. tostring(current[1]) .. ' is newer than ' .. epoch) end
 local state = current[2]
 if state ~= 'running' and state ~= 'paused' then return redis.error_reply('FENCED instance is ' .. tostring(state)) end
+if mode == 'fail' or mode == 'complete' then
+  local missing = undeclared(task_queue_keys(inst, {}))
+  if missing then return missing end
+end
 
 hset_pairs(ctx, ARGV, 16, #ARGV)
 if output ~= '' then

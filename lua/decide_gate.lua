@@ -13,6 +13,7 @@
 -- KEYS[9]  {p}:deadlines       zset id -> deadline ms
 -- KEYS[10] {p}:apprev          approvals stream
 -- KEYS[11] {p}:wake            shard channel
+-- KEYS[12..] then the last ARGV: the open gate's index keys, declared (take_declared_keys)
 -- ARGV[1]  instance id
 -- ARGV[2]  block id
 -- ARGV[3]  payload JSON (an object)
@@ -28,9 +29,10 @@
 -- Returns  {'applied', signal id} decided now; {'queued', signal id} kept for later;
 --          {'decided', decision JSON} the gate was already decided (409);
 --          {'pending', signal id} an early decision for this gate is already queued (409)
--- Errors   "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>" (field Idempotency-Key:
+-- Errors   "KEYS <key>..." index keys to declare (nothing changed), "NOTFOUND ...", "CONFLICT ...", "INVALID <field> <message>" (field Idempotency-Key:
 --          the key was first used for another signal; `idem:<key>` = `<signal>|<status>|<signal id>|<n>`,
 --          shared with signal_instance; see remember_idempotency in prelude.lua)
+take_declared_keys()
 local inst, ctx, out, ev, gate, inbox, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local items, deadlines, apprev, channel = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local id, block, payload_json, signal_id, decided_by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -70,6 +72,8 @@ local function remember(status)
 end
 
 if redis.call('HGET', gate, 'block') == block then
+  local missing = undeclared(gate_index_keys(gate, {}))
+  if missing then return missing end
   close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'decided', decided_by)
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, value, payload_json, decided_by, signal_id, now, now_iso, state)
   wake_ready(channel, id)

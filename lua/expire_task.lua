@@ -13,6 +13,8 @@
 -- KEYS[7]  {p}:ready               zset id -> due ms
 -- KEYS[8]  {p}:expiry              zset id -> when a finished instance's keys expire
 -- KEYS[9..] the instance's other keys, to expire together when it fails
+-- then     the keys the data names (the open tasks' queues, ended when the instance fails), declared;
+--          their count is the last ARGV (take_declared_keys)
 -- ARGV[1]  task id
 -- ARGV[2]  now ms
 -- ARGV[3]  handler (whose long-polling workers are woken)
@@ -20,6 +22,8 @@
 -- ARGV[5]  retention ms
 --
 -- Returns  1 when re-queued, 2 when the instance failed (or the escalation ended), 0 otherwise
+-- Errors   "KEYS <key>..." keys to declare (nothing changed)
+take_declared_keys()
 local inst, tasks, tasklease, channel, ev, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]
 local task, now, maxlen, retention = ARGV[1], tonumber(ARGV[2]), ARGV[4], ARGV[5]
 local expiry = redis.call('ZSCORE', tasklease, task)
@@ -29,10 +33,14 @@ if not expiry or tonumber(expiry) > now then return 0 end
 local esc = string.find(task, '~x', 1, true) ~= nil
 local f_id, f_worker, f_attempt = 'task_id', 'task_worker', 'task_attempt'
 if esc then f_id, f_worker, f_attempt = 'esc_task', 'esc_worker', 'esc_attempt' end
-redis.call('ZREM', tasklease, task)
 local current = redis.call('HMGET', inst, f_id, 'state', 'id', f_attempt, 'task_max_attempts', 'task_block')
-if current[1] ~= task or (current[2] ~= 'running' and not esc) then return 0 end
 local attempt = tonumber(current[4]) or 1
+if current[1] == task and not esc and attempt >= (tonumber(current[5]) or 1) then
+  local missing = undeclared(task_queue_keys(inst, {}))
+  if missing then return missing end
+end
+redis.call('ZREM', tasklease, task)
+if current[1] ~= task or (current[2] ~= 'running' and not esc) then return 0 end
 if esc and attempt >= 3 then
   redis.call('HDEL', inst, 'esc_task', 'esc_block', 'esc_handler', 'esc_params', 'esc_attempt', 'esc_worker', 'esc_queue')
   return 2

@@ -16,6 +16,8 @@
 -- KEYS[9]  {p}:tasks:<handler>|<tenant>  its tenant's queue (= KEYS[6] without a tenant)
 -- KEYS[10] {p}:expiry              zset id -> when a finished instance's keys expire
 -- KEYS[11..] the instance's other keys, to expire together when it finishes
+-- then     the instance's escalation queue (ended when the instance finishes), declared; its count
+--          is the last ARGV (take_declared_keys)
 -- ARGV[1]  task id
 -- ARGV[2]  worker id
 -- ARGV[3]  now ms
@@ -32,9 +34,10 @@
 -- is not touched.
 --
 -- Returns  the instance state afterwards
--- Errors   "CONFLICT lease lost", "NOTFOUND task not found",
+-- Errors   "CONFLICT lease lost", "NOTFOUND task not found", "KEYS <key>..." keys to declare,
 --          "INVALID arguments ..." when ARGV[11] disagrees with the pairs given (nothing changes),
 --          "TOOLARGE ..." when the context patch would take the context over its limit (nothing changes)
+take_declared_keys()
 local inst, ctx, out, ev, ready, tasks, tasklease, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local task, worker, now, maxlen, retention, action = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local by = ARGV[10]
@@ -77,6 +80,12 @@ end
 if action == 'complete' then
   local overflow = context_overflow(inst, ctx, 12, #ARGV)
   if overflow then return redis.error_reply(overflow) end
+end
+local retried = action == 'fail' and ARGV[8] == '1' and attempt < max_attempts
+if not retried and (action == 'fail' or f[8] == '') then
+  local e = redis.call('HMGET', inst, 'esc_task', 'esc_queue')
+  local missing = undeclared(e[1] and e[2] and {e[2]} or {})
+  if missing then return missing end
 end
 redis.call('ZREM', tasklease, task)
 

@@ -5,8 +5,16 @@
 -- deadline, on_timeout, escalation). The item's JSON is in the partition's {p}:appritems hash
 -- for listing. The index key names were computed by KeySchema when the gate opened and passed
 -- in KEYS then; later scripts read them back from the gate hash (the caller of a decision does
--- not know the instance's tenant before reading it). They share the partition's hash tag, so
--- they are in the slot the script runs on.
+-- not know the instance's tenant before reading it) and check that the caller declared them
+-- (gate_index_keys, undeclared). They share the partition's hash tag: one slot.
+
+-- The index keys close_gate takes the open gate's item out of, appended to `list` (they must
+-- be declared: see take_declared_keys in prelude.lua).
+local function gate_index_keys(gate, list)
+  local indexes = redis.call('HGET', gate, 'indexes')
+  for key in string.gmatch(indexes or '', '[^\n]+') do list[#list + 1] = key end
+  return list
+end
 
 -- The approvals stream entry for a change of the queue; also wakes approval streams.
 local function approval_event(apprev, maxlen, channel, kind, tenant, namespace, data)

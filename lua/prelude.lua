@@ -4,6 +4,43 @@
 -- Every state change appends its `state` event in the same script (no change without its
 -- event, no event without its change) and wakes the partition's streams and runners.
 
+-- Keys named by data. Redis Cluster checks the keys a script declares in KEYS before running it
+-- (while its slot migrates it answers ASK or TRYAGAIN instead of running a script that would find
+-- only some of them), so a key a script learns from data (an open gate's indexes, an open task's
+-- queues) must be declared too: undeclared, a migrating slot fails the script halfway. The caller
+-- appends the keys it expects such data to name, then their count as the last ARGV;
+-- `take_declared_keys()` (first line of such a script) removes them from KEYS and ARGV, so each
+-- script's own layout is unchanged, and `undeclared(keys)` answers the ones the data names that
+-- the caller did not send, as `KEYS <key> <key>...` (before any write; the caller sends again
+-- with them; key names never contain spaces: identifiers and the prefix exclude them).
+local DECLARED = {}
+local function take_declared_keys()
+  local n = tonumber(table.remove(ARGV))
+  for _, key in ipairs(KEYS) do DECLARED[key] = true end
+  if not n or n < 0 or n > #KEYS or n % 1 ~= 0 then error('ERR declared key count missing or wrong') end
+  for _ = 1, n do table.remove(KEYS) end
+end
+
+local function undeclared(keys)
+  local missing = {}
+  for _, key in ipairs(keys) do
+    if not DECLARED[key] then missing[#missing + 1] = key end
+  end
+  if #missing == 0 then return false end
+  return redis.error_reply('KEYS ' .. table.concat(missing, ' '))
+end
+
+-- The queues drop_tasks takes the instance's open worker and escalation tasks out of, appended
+-- to `list`.
+local function task_queue_keys(inst, list)
+  local f = redis.call('HMGET', inst, 'task_id', 'task_queues', 'esc_task', 'esc_queue')
+  if f[1] then
+    for queue in string.gmatch(f[2] or '', '[^\n]+') do list[#list + 1] = queue end
+  end
+  if f[3] and f[4] then list[#list + 1] = f[4] end
+  return list
+end
+
 -- Appends an event to an instance stream, trimmed to about `maxlen` entries; returns its id.
 local function emit(stream, maxlen, kind, data)
   return redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', kind, 'data', data)

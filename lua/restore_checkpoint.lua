@@ -12,9 +12,9 @@
 -- Emits an `output` event for the synthetic block `_restore` (recorded in the outputs hash like a
 -- step's output) and the `scheduled` state event.
 --
--- The task queues are the keys not in KEYS: which ones is only known here (`task_queues` and
--- `esc_queue` on the instance hash, written by dispatch_task and timeout_gate from KeySchema's
--- names). They carry the partition's hash tag, so they are in the same slot.
+-- The task queues and the gate's indexes are named by data (`task_queues` and `esc_queue` on the
+-- instance hash, `indexes` on the gate's); the caller declares them after KEYS[16], their count
+-- the last ARGV (take_declared_keys in prelude.lua).
 --
 -- KEYS[1]  {p}:i:<id>          instance hash
 -- KEYS[2]  {p}:ctx:<id>        context hash
@@ -42,7 +42,9 @@
 -- ARGV[8]  by: the principal restoring
 --
 -- Returns  {state, current block id ('' when none)}
--- Errors   "NOTFOUND instance not found", "NOTFOUND checkpoint not found"
+-- Errors   "NOTFOUND instance not found", "NOTFOUND checkpoint not found",
+--          "KEYS <key>..." keys to declare (nothing changed)
+take_declared_keys()
 local inst, ctx, out, ev, cpd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
 local tasklease, ready, leases, channel = KEYS[9], KEYS[10], KEYS[11], KEYS[15]
 local id, cp_id, now, now_text, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -54,6 +56,8 @@ if not record then return redis.error_reply('NOTFOUND checkpoint not found') end
 local _, context_start, _, version, index, block, layout = string.find(record,
   '"snapshot":{"state":"(%a+)","sequence_version":(%d+),"block_index":(%d+),"current_block":"([^"]*)","context_layout":%[([%d,]*)%],"context":{')
 if not context_start then return redis.error_reply('ERR checkpoint ' .. cp_id .. ' has no readable snapshot') end
+local missing = undeclared(task_queue_keys(inst, gate_index_keys(KEYS[7], {})))
+if missing then return missing end
 
 -- The context, cut out of the record by the layout (key length, value length, ...).
 local pairs_list, at = {}, context_start + 1

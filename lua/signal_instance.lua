@@ -14,6 +14,8 @@
 -- KEYS[11] {p}:tasklease     zset task id -> lease expiry ms (a cancelled instance's tasks end)
 -- KEYS[12] {p}:expiry        zset id -> when a finished instance's keys expire
 -- KEYS[13..] the instance's other keys, to expire together when cancelled
+-- KEYS[..] then the last ARGV: the keys the data names, declared (take_declared_keys): the open
+--          gate's indexes and the open tasks' queues, which a cancel clears
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  stream maxlen
@@ -28,11 +30,12 @@
 --
 -- Returns  {state after the signal, signal id}; for a repeated Idempotency-Key the first
 --          signal's {'replayed', signal id} and nothing changes
--- Errors   "NOTFOUND", "CONFLICT <why>",
+-- Errors   "KEYS <key>..." keys to declare (nothing changed), "NOTFOUND", "CONFLICT <why>",
 --          "TOOLARGE ..." update_context would take the context over its limit (nothing changes),
 --          "INVALID Idempotency-Key ..." the key was first used for another signal (decide_gate
 --          shares the `idem:<key>` fields: `<signal>|<status>|<signal id>|<n>`, at most
 --          IDEMPOTENCY_KEYS_KEPT of them, see prelude.lua)
+take_declared_keys()
 local inst, ctx, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local gate, items, deadlines, apprev = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, maxlen, retention, signal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -71,6 +74,8 @@ if signal == 'update_context' then
   redis.call('HSET', inst, 'updated_at', now)
   return applied(state)
 elseif signal == 'cancel' then
+  local missing = undeclared(task_queue_keys(inst, gate_index_keys(gate, {})))
+  if missing then return missing end
   redis.call('ZREM', ready, id)
   redis.call('ZREM', leases, id)
   close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'cancelled', by)

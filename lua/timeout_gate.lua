@@ -20,6 +20,8 @@
 -- KEYS[11] {p}:tasklease       zset task id -> lease expiry ms
 -- KEYS[12] {p}:expiry          zset id -> when a finished instance's keys expire
 -- KEYS[13..] the instance's other keys, to expire together when it fails
+-- then     the keys the data names (the gate's indexes and escalation queue, the open tasks'
+--          queues), declared; their count is the last ARGV (take_declared_keys)
 -- ARGV[1]  instance id
 -- ARGV[2]  now ms
 -- ARGV[3]  now, RFC 3339
@@ -29,12 +31,20 @@
 --
 -- Returns  {'escalated', task id}, {'decided', value}, {'failed', ''}; or nil when another sweeper
 --          took the deadline or the gate is no longer open
+-- Errors   "KEYS <key>..." keys to declare (nothing changed)
+take_declared_keys()
 local inst, ctx, out, ev, gate, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local items, deadlines, apprev, channel = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local id, now, now_iso, maxlen, apprev_maxlen, retention = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
-if redis.call('ZREM', deadlines, id) == 0 then return nil end
+-- Every key the outcome may touch is checked before the claim (the first write).
+if not redis.call('ZSCORE', deadlines, id) then return nil end
 local g = redis.call('HMGET', gate, 'block', 'on_timeout', 'choose', 'esc_handler', 'esc_queue', 'esc_params', 'tenant', 'namespace')
+local needed = task_queue_keys(inst, gate_index_keys(gate, {}))
+if g[2] == 'escalate' and g[5] then needed[#needed + 1] = g[5] end
+local missing = undeclared(needed)
+if missing then return missing end
+redis.call('ZREM', deadlines, id)
 local block = g[1]
 if not block then return nil end
 local f = redis.call('HMGET', inst, 'state', 'gates', 'epoch')

@@ -329,7 +329,10 @@ public final class Runner: Service, Sendable {
 
     /// Hands the instance back to the ready queue, due now (a stopping runner).
     func release(_ instance: Instance, _ epoch: Int) async throws {
-        if try await engine.release(instance.id, epoch: epoch, nowMilliseconds: Clock.nowMilliseconds()) {
+        // Called from a cancelled task, and Redis calls honour cancellation: the hand-back runs
+        // in a task of its own so that it still reaches Redis.
+        let engine = self.engine
+        if try await Task(operation: { try await engine.release(instance.id, epoch: epoch, nowMilliseconds: Clock.nowMilliseconds()) }).value {
             released.withLockedValue { $0 += 1 }
             logger.debug("runner stopping: instance handed back", metadata: ["instance": "\(instance.id)"])
         }

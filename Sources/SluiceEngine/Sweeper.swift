@@ -30,6 +30,8 @@ public final class Sweeper: Service, Sendable {
             while !Task.isCancelled {
                 do {
                     try await self.sweep()
+                } catch is CancellationError {
+                    break  // stopping: Redis calls end with the task
                 } catch {
                     self.logger.warning("sweeper: redis unavailable, retrying", metadata: ["error": "\(error)"])
                 }
@@ -89,7 +91,10 @@ public final class Sweeper: Service, Sendable {
 
     func release(_ task: TaskStore.LeasedTask) async {
         do {
-            if try await tasks.release(task.id, worker: worker, nowMilliseconds: Clock.nowMilliseconds()) {
+            // The stopping task is cancelled, and Redis calls honour cancellation: the hand-back
+            // runs in a task of its own so that it still reaches Redis.
+            let tasks = self.tasks, worker = self.worker
+            if try await Task(operation: { try await tasks.release(task.id, worker: worker, nowMilliseconds: Clock.nowMilliseconds()) }).value {
                 logger.info("sweeper stopping: escalation handed back", metadata: ["task": "\(task.id.text)"])
             }
         } catch {

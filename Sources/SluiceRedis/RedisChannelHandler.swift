@@ -15,14 +15,22 @@ struct RedisRequest: Sendable {
     var timeout: TimeAmount?
 }
 
-/// A message received on a subscribed channel (`message` or `smessage`).
+/// A message received on a subscribed channel (`message` or `smessage`), or the server's
+/// notice that it unsubscribed a sharded channel (`sunsubscribe`: its slot moved to another node).
 public struct RedisPushMessage: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case message
+        case unsubscribed
+    }
+
+    public var kind: Kind = .message
     public var channel: String
     public var payload: ByteBuffer
     public var sharded: Bool
 }
 
-/// Matches replies to commands over one connection: a FIFO of pending replies, in write order.
+/// Matches replies to commands over one connection: the I/O side of
+/// `RedisConnectionStateMachine`, which decides; this handler carries out its actions.
 ///
 /// Timeouts use one timer for the head of the queue. When the oldest command is overdue, the
 /// connection is closed and every pending command fails: later replies could no longer be matched
@@ -32,19 +40,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     typealias OutboundIn = RedisRequest
     typealias OutboundOut = ByteBuffer
 
-    private enum State {
-        case active
-        case closed(RedisClientError)
-    }
-
-    private struct Pending {
-        var reply: RedisRequest.Reply
-        var collected: [RedisReply]
-        var deadline: NIODeadline?
-    }
-
-    private var state = State.active
-    private var pending = Deque<Pending>()
+    private var machine = RedisConnectionStateMachine()
     private let reader = RESPReplyReader()
     private var timer: Scheduled<Void>?
     private let onPush: (@Sendable (RedisPushMessage) -> Void)?
@@ -55,20 +51,19 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        switch state {
-        case .closed(let error):
+        let deadline = request.timeout.map { context.eventLoop.now + $0 }
+        switch machine.write(request.reply, deadline: deadline, timerArmed: timer != nil) {
+        case .fail(let error):
             Self.fail(request.reply, error)
             promise?.fail(error)
-        case .active:
-            let deadline = request.timeout.map { NIODeadline.now() + $0 }
-            pending.append(Pending(reply: request.reply, collected: [], deadline: deadline))
+        case .write(let armTimer):
             context.write(wrapOutboundOut(request.payload), promise: promise)
-            if deadline != nil, timer == nil { armTimer(context: context) }
+            if armTimer, let next = machine.nextDeadline { arm(next, context: context) }
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .active = state else { return }
+        guard case .active = machine.state else { return }
         do {
             try reader.feed(unwrapInboundIn(data))
             while let reply = try reader.next() {
@@ -76,51 +71,44 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                     onPush?(push)
                     continue
                 }
-                guard var head = pending.popFirst() else {
-                    throw RedisClientError(.protocolError, "reply without a pending command: \(reply)")
-                }
-                switch head.reply {
-                case .single(let promise):
-                    promise.succeed(reply)
-                case .batch(let count, let promise):
-                    head.collected.append(reply)
-                    if head.collected.count == count {
-                        promise.succeed(head.collected)
-                    } else {
-                        pending.prepend(head)
-                    }
-                }
+                perform(machine.received(reply), context: context)
+                guard case .active = machine.state else { return }
             }
         } catch {
-            close(context: context, error: error as? RedisClientError ?? .init(.protocolError, "\(error)"))
+            perform(machine.readFailed(error as? RedisClientError ?? .init(.protocolError, "\(error)")), context: context)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(RedisClientError(.connectionClosed, "connection to redis closed"))
+        perform(machine.close(RedisClientError(.connectionClosed, "connection to redis closed")), context: nil)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        close(context: context, error: RedisClientError(.connectionClosed, "connection error: \(error)"))
+        perform(machine.close(RedisClientError(.connectionClosed, "connection error: \(error)")), context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        failAll(RedisClientError(.connectionClosed, "connection to redis closed"))
+        perform(machine.close(RedisClientError(.connectionClosed, "connection to redis closed")), context: nil)
     }
 
     // MARK: -
 
-    private func close(context: ChannelHandlerContext, error: RedisClientError) {
-        failAll(error)
-        context.close(promise: nil)
-    }
-
-    private func failAll(_ error: RedisClientError) {
-        if case .active = state { state = .closed(error) }
-        timer?.cancel()
-        timer = nil
-        while let entry = pending.popFirst() { Self.fail(entry.reply, error) }
+    /// Carries out what the state machine decided; `context` nil when the channel is already gone.
+    private func perform(_ action: RedisConnectionStateMachine.ReadAction, context: ChannelHandlerContext?) {
+        switch action {
+        case .none:
+            break
+        case .succeed(let promise, let reply):
+            promise.succeed(reply)
+        case .succeedBatch(let promise, let replies):
+            promise.succeed(replies)
+        case .close(let error, let failing):
+            timer?.cancel()
+            timer = nil
+            for entry in failing { Self.fail(entry.reply, error) }
+            context?.close(promise: nil)
+        }
     }
 
     private static func fail(_ reply: RedisRequest.Reply, _ error: RedisClientError) {
@@ -131,32 +119,33 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     /// One timer watches the oldest pending command; it re-arms itself for the next one.
-    private func armTimer(context: ChannelHandlerContext) {
-        guard let deadline = pending.first(where: { $0.deadline != nil })?.deadline else { return }
+    private func arm(_ deadline: NIODeadline, context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = loopBound.value
             handler.timer = nil
-            handler.checkDeadline(context: context)
+            switch handler.machine.timerFired(now: context.eventLoop.now) {
+            case .none: break
+            case .arm(let next): handler.arm(next, context: context)
+            case .close(let error): handler.perform(handler.machine.close(error), context: context)
+            }
         }
     }
 
-    private func checkDeadline(context: ChannelHandlerContext) {
-        guard case .active = state else { return }
-        let now = NIODeadline.now()
-        if let overdue = pending.first(where: { $0.deadline != nil }), let deadline = overdue.deadline, deadline <= now {
-            close(context: context, error: RedisClientError(.timeout, "no reply from redis in time"))
-        } else {
-            armTimer(context: context)
-        }
-    }
-
-    /// Pub/sub messages arrive unasked. Only a connection with a push handler expects them.
+    /// Pub/sub messages arrive unasked. Only a connection with a push handler expects them. A
+    /// `sunsubscribe` is unasked too: such a connection never sends SUNSUBSCRIBE, so it is the
+    /// server dropping a channel whose slot moved.
     private func pushMessage(_ reply: RedisReply) -> RedisPushMessage? {
-        guard onPush != nil, case .array(let parts) = reply, parts.count == 3,
-              let kind = parts[0].string, kind == "message" || kind == "smessage",
-              let channel = parts[1].string, case .string(let payload) = parts[2]
-        else { return nil }
-        return RedisPushMessage(channel: channel, payload: payload, sharded: kind == "smessage")
+        guard onPush != nil, case .array(let parts) = reply, parts.count == 3, let kind = parts[0].string,
+              let channel = parts[1].string else { return nil }
+        switch kind {
+        case "message", "smessage":
+            guard case .string(let payload) = parts[2] else { return nil }
+            return RedisPushMessage(channel: channel, payload: payload, sharded: kind == "smessage")
+        case "sunsubscribe":
+            return RedisPushMessage(kind: .unsubscribed, channel: channel, payload: ByteBuffer(), sharded: true)
+        default:
+            return nil
+        }
     }
 }

@@ -1,9 +1,12 @@
 import Logging
+import ServiceLifecycle
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// The process's command client: a small pool of pipelined connections to one Redis server.
+/// The process's command client: a small pool of pipelined connections to one Redis server, or
+/// in cluster mode (`RedisConfiguration.clusterSeeds`) one such pool per primary, each command
+/// routed by its key's slot (`ClusterRouter`).
 ///
 /// Connections open lazily and reopen by themselves. After a failed connect a slot waits
 /// (`minBackoff`, doubling to `maxBackoff`) before trying again; meanwhile its commands fail at
@@ -12,9 +15,13 @@ public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
     let group: any EventLoopGroup
     let logger: Logger
-    private let slots: [ConnectionSlot]
-    private let nextSlot = NIOLockedValueBox(0)
+    private let backend: Backend
     private let counters = NIOLockedValueBox((roundTrips: 0, commands: 0))
+
+    private enum Backend: Sendable {
+        case single(NodePool)
+        case cluster(ClusterRouter)
+    }
 
     /// Round trips (a command, or a pipeline of commands) and commands sent so far.
     public var sent: (roundTrips: Int, commands: Int) { counters.withLockedValue { $0 } }
@@ -31,13 +38,29 @@ public final class RedisClient: Sendable {
         self.configuration = configuration
         self.group = group
         self.logger = logger
-        self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot() }
+        if configuration.clusterSeeds.isEmpty {
+            backend = .single(NodePool(configuration: configuration, group: group, logger: logger))
+        } else {
+            backend = .cluster(ClusterRouter(configuration: configuration, group: group, logger: logger))
+        }
     }
 
-    /// Sends one command on the next pooled connection. Error replies are returned as `.error`.
+    /// True in cluster mode.
+    public var isCluster: Bool {
+        if case .cluster = backend { return true }
+        return false
+    }
+
+    /// Sends one command (to the primary of its key's slot in cluster mode). Error replies are
+    /// returned as `.error`.
     public func send(_ command: RedisCommand) async throws -> RedisReply {
         count(commands: 1)
-        return try await RedisMetrics.measure { try await connection().send(command) }
+        return try await RedisMetrics.measure {
+            switch backend {
+            case .single(let pool): return try await pool.connection().send(command)
+            case .cluster(let router): return try await router.send(command)
+            }
+        }
     }
 
     /// Sends one command and throws a `.server` error for an error reply.
@@ -53,15 +76,84 @@ public final class RedisClient: Sendable {
     }
 
     /// Writes the commands together on one connection (one flush, one round trip) and returns
-    /// their replies in order; error replies stay in the array.
+    /// their replies in order; error replies stay in the array. In cluster mode the commands
+    /// are grouped by the primary of their slot: one pipeline per node, all at once.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
         count(commands: commands.count)
-        return try await RedisMetrics.measure { try await connection().pipeline(commands) }
+        return try await RedisMetrics.measure {
+            switch backend {
+            case .single(let pool): return try await pool.connection().pipeline(commands)
+            case .cluster(let router): return try await router.pipeline(commands)
+            }
+        }
+    }
+
+    /// Sends a command without keys to every primary (one, without a cluster) and returns their
+    /// replies: for what each node answers for itself, such as SCAN or INFO.
+    public func sendToEachPrimary(_ command: RedisCommand) async throws -> [RedisReply] {
+        switch backend {
+        case .single(let pool):
+            count(commands: 1)
+            return [try await pool.connection().send(command)]
+        case .cluster(let router):
+            let replies = try await router.sendToEachPrimary(command)
+            count(commands: replies.count)
+            return replies
+        }
+    }
+
+    /// Every key matching `pattern` (SCAN MATCH, on every primary in cluster mode). For
+    /// operator tools, never the hot path.
+    public func scan(matching pattern: String) async throws -> [String] {
+        switch backend {
+        case .single(let pool):
+            return try await scan(pattern) { try await pool.connection().send($0) }
+        case .cluster(let router):
+            var found: [String] = []
+            for address in try await router.primaries() {
+                found += try await scan(pattern) { try await router.send($0, to: address) }
+            }
+            return found
+        }
+    }
+
+    private func scan(_ pattern: String, with send: (RedisCommand) async throws -> RedisReply) async throws -> [String] {
+        var cursor = "0"
+        var found: [String] = []
+        repeat {
+            count(commands: 1)
+            let reply = try await send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")).throwingServerError()
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
+                throw RedisClientError(.unexpectedReply, "SCAN answered \(reply)")
+            }
+            found += (parts[1].array ?? []).compactMap(\.string)
+            cursor = next
+        } while cursor != "0"
+        return found
     }
 
     /// Closes every pooled connection. Commands sent afterwards fail with `.shutdown`.
     public func shutdown() {
-        for slot in slots { slot.shutdown() }
+        switch backend {
+        case .single(let pool): pool.shutdown()
+        case .cluster(let router): router.shutdown()
+        }
+    }
+}
+
+/// The pooled, pipelined connections to one server (a node, in cluster mode), used round robin.
+final class NodePool: Sendable {
+    let configuration: RedisConfiguration
+    let group: any EventLoopGroup
+    let logger: Logger
+    private let slots: [ConnectionSlot]
+    private let nextSlot = NIOLockedValueBox(0)
+
+    init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot() }
     }
 
     /// A live connection from the pool, round robin, connecting first when needed.
@@ -70,7 +162,11 @@ public final class RedisClient: Sendable {
             defer { value = (value + 1) % slots.count }
             return value
         }
-        return try await slots[index].connection(client: self)
+        return try await slots[index].connection(pool: self)
+    }
+
+    func shutdown() {
+        for slot in slots { slot.shutdown() }
     }
 }
 
@@ -93,7 +189,7 @@ final class ConnectionSlot: Sendable {
 
     private let state = NIOLockedValueBox(State.idle(failures: 0))
 
-    func connection(client: RedisClient) async throws -> RedisConnection {
+    func connection(pool client: NodePool) async throws -> RedisConnection {
         let loop = client.group.any()
         let action: Action = state.withLockedValue { state in
             switch state {
@@ -173,5 +269,15 @@ final class ConnectionSlot: Sendable {
         let base = configuration.minBackoff.nanoseconds
         let scaled = base << min(failures, 20)
         return .nanoseconds(min(scaled, configuration.maxBackoff.nanoseconds))
+    }
+}
+
+extension RedisClient: Service {
+    /// As a service, the client lives until its group shuts down (gracefully or by
+    /// cancellation), then closes its connections. Listed before the services that use it, it
+    /// stops after them.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdown()
     }
 }

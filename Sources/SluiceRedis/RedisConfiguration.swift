@@ -1,9 +1,10 @@
 import NIOCore
 
 /// Where and how to reach Redis. Parsed from `redis://[user:password@]host[:port][/db]` or
-/// `unix:///path/to/redis.sock[?db=N&password=P&user=U]`.
+/// `unix:///path/to/redis.sock[?db=N&password=P&user=U]`; a Redis Cluster from its seed nodes
+/// (`init(clusterURLs:)`).
 public struct RedisConfiguration: Sendable, Equatable {
-    public enum Address: Sendable, Equatable, CustomStringConvertible {
+    public enum Address: Sendable, Hashable, CustomStringConvertible {
         case tcp(host: String, port: Int)
         case unix(path: String)
 
@@ -27,6 +28,9 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// Reconnect backoff: the first retry waits `minBackoff`, doubling up to `maxBackoff`.
     public var minBackoff: TimeAmount
     public var maxBackoff: TimeAmount
+    /// Redis Cluster mode when not empty: nodes to read the slot map from (any of them will
+    /// do; the others are tried when one does not answer). `address` is then the first seed.
+    public var clusterSeeds: [Address] = []
 
     public init(
         address: Address, username: String? = nil, password: String? = nil, database: Int = 0,
@@ -116,12 +120,59 @@ public struct RedisConfiguration: Sendable, Equatable {
     }
 }
 
+extension RedisConfiguration {
+    /// A Redis Cluster from its seeds: `redis://h1:p1,redis://h2:p2,...` or
+    /// `redis+cluster://[user:password@]h1:p1,h2:p2,...`. Credentials come from the first seed
+    /// that has them; a cluster has only database 0.
+    public init(clusterURLs text: String) throws(RedisURLError) {
+        var urls: [String]
+        if text.hasPrefix("redis+cluster://") {
+            let rest = text.dropFirst("redis+cluster://".count)
+            var credentials = ""
+            var hosts = Substring(rest)
+            if let at = rest.lastIndex(of: "@") {
+                credentials = String(rest[...at])
+                hosts = rest[rest.index(after: at)...]
+            }
+            urls = hosts.split(separator: ",", omittingEmptySubsequences: false).map { "redis://" + credentials + $0 }
+        } else {
+            urls = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
+        }
+        guard !urls.isEmpty, !text.isEmpty else { throw RedisURLError("no cluster seeds in '\(text)'") }
+        var seeds: [RedisConfiguration] = []
+        for url in urls {
+            guard url.hasPrefix("redis://") else { throw RedisURLError("cluster seed '\(url)' must be redis://host:port") }
+            let seed = try RedisConfiguration(url: url)
+            guard seed.database == 0 else { throw RedisURLError("Redis Cluster has only database 0 (in '\(url)')") }
+            seeds.append(seed)
+        }
+        self = seeds[0]
+        if password == nil, let first = seeds.first(where: { $0.password != nil }) {
+            username = first.username
+            password = first.password
+        }
+        clusterSeeds = seeds.map(\.address)
+    }
+
+    /// The configuration of one node of this cluster: the same options, another address.
+    func node(_ address: Address) -> RedisConfiguration {
+        var node = self
+        node.address = address
+        node.clusterSeeds = []
+        return node
+    }
+}
+
 public struct RedisURLError: Error, Sendable, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
 }
 
 extension String {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+
     /// Percent-decoding without Foundation; invalid escapes are kept as written.
     var removingPercentEncodingLossy: String {
         guard contains("%") else { return self }

@@ -59,22 +59,35 @@ public final class RedisConnection: Sendable {
     }
 
     /// Sends one command and waits for its reply. Error replies are returned, not thrown.
+    /// A cancelled task stops waiting at once (`CancellationError`); its reply, when it comes,
+    /// is read and dropped, so the connection stays usable for everyone else.
     public func send(_ command: RedisCommand, timeout: TimeAmount? = nil) async throws -> RedisReply {
+        try Task.checkCancellation()
         var payload = channel.allocator.buffer(capacity: command.encodedCount)
         command.encode(into: &payload)
         let promise = channel.eventLoop.makePromise(of: RedisReply.self)
         write(RedisRequest(payload: payload, reply: .single(promise), timeout: timeout ?? commandTimeout))
-        return try await promise.futureResult.get()
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(CancellationError())
+        }
     }
 
-    /// Writes all commands with one flush and returns their replies in order.
+    /// Writes all commands with one flush and returns their replies in order (cancellation as
+    /// for `send`).
     public func pipeline(_ commands: [RedisCommand], timeout: TimeAmount? = nil) async throws -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
+        try Task.checkCancellation()
         var payload = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encodedCount })
         for command in commands { command.encode(into: &payload) }
         let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
         write(RedisRequest(payload: payload, reply: .batch(count: commands.count, promise), timeout: timeout ?? commandTimeout))
-        return try await promise.futureResult.get()
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(CancellationError())
+        }
     }
 
     /// Sends a command whose replies are pub/sub acknowledgements, one per channel

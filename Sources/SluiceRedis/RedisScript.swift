@@ -35,30 +35,24 @@ public struct RedisScript: Sendable, Hashable {
 
 extension RedisClient {
     /// Runs `script`; error replies are returned as `.error` (scripts report domain errors that way).
+    /// In cluster mode it runs on the primary of its first key's slot; each node caches scripts
+    /// on its own, so NOSCRIPT is answered (and EVAL sent) per node.
     public func run(_ script: RedisScript, keys: [String], arguments: [RedisArgument] = []) async throws -> RedisReply {
-        let connection = try await connection()
-        count(commands: 1)
-        let reply = try await connection.send(script.command(keys: keys, arguments: arguments))
+        let reply = try await send(script.command(keys: keys, arguments: arguments))
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            count(commands: 1)
-            return try await connection.send(script.evalCommand(keys: keys, arguments: arguments))
+            return try await send(script.evalCommand(keys: keys, arguments: arguments))
         }
         return reply
     }
-}
 
-extension RedisClient {
-    /// Runs `script` once per entry of `calls`, pipelined on one connection (one round trip);
-    /// entries answered NOSCRIPT are re-sent with EVAL. Replies in order; error replies stay.
+    /// Runs `script` once per entry of `calls`, pipelined (one round trip; per node in cluster
+    /// mode); entries answered NOSCRIPT are re-sent with EVAL. Replies in order; error replies stay.
     public func runAll(_ script: RedisScript, _ calls: [(keys: [String], arguments: [RedisArgument])]) async throws -> [RedisReply] {
         guard !calls.isEmpty else { return [] }
-        let connection = try await connection()
-        count(commands: calls.count)
-        var replies = try await connection.pipeline(calls.map { script.command(keys: $0.keys, arguments: $0.arguments) })
+        var replies = try await pipeline(calls.map { script.command(keys: $0.keys, arguments: $0.arguments) })
         let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false } }
         if !missing.isEmpty {
-            count(commands: missing.count)
-            let retried = try await connection.pipeline(missing.map { script.evalCommand(keys: calls[$0].keys, arguments: calls[$0].arguments) })
+            let retried = try await pipeline(missing.map { script.evalCommand(keys: calls[$0].keys, arguments: calls[$0].arguments) })
             for (index, reply) in zip(missing, retried) { replies[index] = reply }
         }
         return replies

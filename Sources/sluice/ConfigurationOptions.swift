@@ -7,6 +7,7 @@ import SluiceRedis
 /// environment variable of the same setting (see `SluiceConfiguration.variables`).
 struct ConfigurationOptions: ParsableArguments {
     @Option(help: "SLUICE_REDIS_URL: redis://host:port/db or unix:///path (default: embedded redis-server)") var redisURL: String?
+    @Option(help: "SLUICE_REDIS_CLUSTER: Redis Cluster seeds, redis://h1:p1,redis://h2:p2 (instead of --redis-url)") var redisCluster: String?
     @Option(help: "SLUICE_HOST: address to listen on (default 127.0.0.1)") var host: String?
     @Option(help: "SLUICE_PORT: HTTP port (default 8080)") var port: String?
     @Option(help: "SLUICE_KEY_PREFIX (default sluice)") var keyPrefix: String?
@@ -36,7 +37,7 @@ struct ConfigurationOptions: ParsableArguments {
     /// Flag values keyed by their variable names.
     var overrides: [String: String] {
         let pairs: [(String, String?)] = [
-            ("SLUICE_REDIS_URL", redisURL), ("SLUICE_HOST", host), ("SLUICE_PORT", port),
+            ("SLUICE_REDIS_URL", redisURL), ("SLUICE_REDIS_CLUSTER", redisCluster), ("SLUICE_HOST", host), ("SLUICE_PORT", port),
             ("SLUICE_KEY_PREFIX", keyPrefix), ("SLUICE_PARTITIONS", partitions), ("SLUICE_API_KEYS_FILE", apiKeysFile),
             ("SLUICE_REQUIRE_AUTH", requireAuth), ("SLUICE_METRICS_OPEN", metricsOpen),
             ("SLUICE_RETENTION_SECONDS", retentionSeconds), ("SLUICE_STREAM_MAXLEN", streamMaxlen),

@@ -38,9 +38,9 @@ enum BackgroundProcess {
         } catch { throw StartupFailure.exit(error) }
         let engine = EngineServices.make(
             configuration: configuration, redisConfiguration: redisConfiguration, redis: redis, runner: runner, sweeper: sweeper, logger: logger)
-        let group = ProcessLifecycle.group(engine.services, configuration: configuration, logger: logger)
+        // The client first: stopped last, after the loops have handed back what they hold.
+        let group = ProcessLifecycle.group([redis] + engine.services, configuration: configuration, logger: logger)
         logger.info("started", metadata: ["redis": "\(redisConfiguration.address)", "runner": "\(runner)", "sweeper": "\(sweeper)"])
         try await group.run()
-        redis.shutdown()
     }
 }

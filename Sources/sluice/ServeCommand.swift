@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = []
         let redisConfiguration: RedisConfiguration
         do {
-            if configuration.redisURL == nil {
+            if !configuration.hasExternalRedis {
                 let embedded = try await EmbeddedRedis.start(dataDirectory: configuration.dataDirectory, logger: logger)
                 services.append(embedded)
                 redisConfiguration = try configuration.redisConfiguration(embeddedSocket: embedded.process.socketPath)
@@ -66,10 +66,9 @@ struct ServeCommand: AsyncParsableCommand {
         // Stopped in reverse: the runner and sweeper first (they hand back what they hold, in
         // milliseconds), then the drain (the server serves on with Connection: close), then the
         // HTTP server (stops accepting, ends streams and long-polls, finishes requests in flight),
-        // then the subscription, the embedded Redis last.
-        services += [engine.subscription, app, drain] + engine.loops
+        // then the subscription, the Redis client's connections, the embedded Redis last.
+        services += [redis, engine.subscription, app, drain] + engine.loops
         try await ProcessLifecycle.group(services, configuration: configuration, logger: logger).run()
-        redis.shutdown()
     }
 }
 

@@ -54,9 +54,9 @@ import Testing
                 #expect(reply.status == .notFound, "DELETE \(path): \(reply.status)")
             }
             #expect(seen == Self.posts.count * Self.bodies.count + Self.gets.count)
-            // Nothing was stored by any of it.
-            let keys = try await api.redis.execute("KEYS", "{\(api.configuration.keyPrefix):*").array ?? []
-            let sequences = try await api.redis.execute("KEYS", "\(api.configuration.keyPrefix):seq:*").array ?? []
+            // Nothing was stored by any of it (SCAN on every primary when on a cluster).
+            let keys = try await api.redis.scan(matching: "{\(api.configuration.keyPrefix):*")
+            let sequences = try await api.redis.scan(matching: "\(api.configuration.keyPrefix):seq:*")
             #expect(keys.isEmpty, "\(keys.prefix(5))")
             #expect(sequences.isEmpty, "\(sequences)")
         }

@@ -99,13 +99,13 @@ import Testing
                 keys: [keys.instance("odd-1"), keys.context("odd-1"), keys.outputs("odd-1"), keys.events("odd-1"), keys.ready(p),
                        keys.tasks(p, handler: "odd-worker"), keys.taskLeases(p), keys.wakeChannel(p), keys.tasks(p, handler: "odd-worker")],
                 arguments: [.init(taskId), "w", .init(String(Clock.nowMilliseconds())), "100", "1000", "complete", "{}", "2024-01-01T00:00:00.000Z",
-                            "", "w", "3", "a", "1"])
+                            "", "w", "3", "a", "1", "0"])  // the last: no keys declared (take_declared_keys)
             #expect(finish.description.contains("INVALID"), "\(finish)")
             // commit_block: a count that is not a number.
             let commit = try await api.redis.run(
                 LuaScripts.commitBlock,
                 keys: [keys.instance("odd-1"), keys.context("odd-1"), keys.outputs("odd-1"), keys.events("odd-1"), keys.ready(p), keys.leases(p), keys.wakeChannel(p)],
-                arguments: ["odd-1", "1", "1", "100", "1000", "1000", "continue", "", "", "", "1", "", "", "", "x", "a", "1"])
+                arguments: ["odd-1", "1", "1", "100", "1000", "1000", "continue", "", "", "", "1", "", "", "", "x", "a", "1", "0"])
             #expect(commit.description.contains("INVALID"), "\(commit)")
             // create_instance: more context pairs declared than arguments.
             let create = try await api.redis.run(

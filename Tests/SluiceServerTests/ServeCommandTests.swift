@@ -140,12 +140,12 @@ import Testing
 /// `sluice run` and `sluice sweep` as separate processes on a shared Redis.
 @Suite(.serialized) struct BackgroundCommandTests {
     @Test func runAndSweepProcessesAdvanceInstancesAndStopOnSIGTERM() async throws {
-        let server = try await TestRedis.shared()
         let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 1000; $0.sweepIntervalMilliseconds = 50 }
-        let environment = [
-            "SLUICE_REDIS_URL": "unix://\(server.socketPath)", "SLUICE_KEY_PREFIX": api.configuration.keyPrefix,
+        // The processes use the Redis the test's API uses: the cluster in the cluster pass.
+        let environment = try await TestRedis.sharedEnvironment().merging([
+            "SLUICE_KEY_PREFIX": api.configuration.keyPrefix,
             "SLUICE_PARTITIONS": String(api.configuration.partitions), "SLUICE_TASK_LEASE_MS": "1000", "SLUICE_SWEEP_INTERVAL_MS": "50",
-        ]
+        ]) { $1 }
         let (runner, runnerLog) = try await ServeCommandTests.launch(["run"], environment: environment, in: ServeCommandTests.temporaryDirectory())
         let (sweeper, sweeperLog) = try await ServeCommandTests.launch(["sweep"], environment: environment, in: ServeCommandTests.temporaryDirectory())
         defer {
@@ -180,6 +180,6 @@ import Testing
         let directory = ServeCommandTests.temporaryDirectory()
         let (child, stderr) = try await ServeCommandTests.launch(["run"], environment: [:], in: directory)
         #expect(await child.exitStatus(timeoutMilliseconds: 10_000) == 2)
-        #expect(try String(contentsOfFile: stderr, encoding: .utf8) == "sluice: SLUICE_REDIS_URL is required for this command\n")
+        #expect(try String(contentsOfFile: stderr, encoding: .utf8) == "sluice: SLUICE_REDIS_URL (or SLUICE_REDIS_CLUSTER) is required for this command\n")
     }
 }

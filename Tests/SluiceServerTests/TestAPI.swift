@@ -42,14 +42,21 @@ struct TestAPI {
     /// What the test's client sends when a call names no key of its own.
     var defaultHeaders: [(String, String)] = TestAuth.headers
 
+    /// Over `server` when given (tests that stop or count a server of their own), else over the
+    /// suite's shared Redis: the single server, or the cluster with `SLUICE_TEST_REDIS=cluster`.
     static func make(server: RedisServerProcess? = nil, _ adjust: (inout SluiceConfiguration) -> Void = { _ in }) async throws -> TestAPI {
-        let shared = server == nil ? try await TestRedis.shared() : nil
-        guard let server = server ?? shared else { throw SluiceError.notFound("no test redis") }
+        let redisConfiguration: RedisConfiguration
+        if let server { redisConfiguration = server.clientConfiguration } else { redisConfiguration = try await TestRedis.sharedConfiguration() }
+        return make(redis: redisConfiguration, adjust)
+    }
+
+    /// Over the Redis (or Redis Cluster) that `redisConfiguration` reaches.
+    static func make(redis redisConfiguration: RedisConfiguration, _ adjust: (inout SluiceConfiguration) -> Void = { _ in }) -> TestAPI {
         var configuration = SluiceConfiguration()
         configuration.keyPrefix = TestRedis.uniquePrefix("api")
         configuration.partitions = 8
         adjust(&configuration)
-        var redisConfiguration = server.clientConfiguration
+        var redisConfiguration = redisConfiguration
         redisConfiguration.commandTimeout = .seconds(10)  // tests run in parallel on 2 cores
         return TestAPI(redis: RedisClient(configuration: redisConfiguration), configuration: configuration)
     }

@@ -23,11 +23,63 @@ public enum TestRedis {
 
     /// Servers still running when the test process exits are stopped then.
     private static let running = NIOLockedValueBox<[RedisServerProcess]>([])
+    /// Directories removed at exit (the shared cluster's lives as long as the process).
+    private static let directories = NIOLockedValueBox<[String]>([])
     private static let installExitHandler: Void = {
-        atexit { TestRedis.running.withLockedValue { servers in servers.forEach { $0.killImmediately() } } }
+        atexit {
+            TestRedis.running.withLockedValue { servers in servers.forEach { $0.killImmediately() } }
+            TestRedis.directories.withLockedValue { $0.forEach { try? FileManager.default.removeItem(atPath: $0) } }
+        }
     }()
 
     private static let shared_ = SharedServer()
+
+    /// One cluster start, however many tests ask at once.
+    private actor SharedCluster {
+        var starting: Task<TestRedisCluster, any Error>?
+        func get() async throws -> TestRedisCluster {
+            if let starting { return try await starting.value }
+            let task = Task { try await TestRedisCluster.start() }
+            starting = task
+            return try await task.value
+        }
+    }
+
+    private static let sharedCluster_ = SharedCluster()
+
+    /// `SLUICE_TEST_REDIS=cluster`: the suite's applications use a shared Redis Cluster (3
+    /// primaries, 3 replicas) instead of the shared single server (`make test` runs both).
+    public static let usesCluster = ProcessInfo.processInfo.environment["SLUICE_TEST_REDIS"] == "cluster"
+
+    /// The test process's shared cluster, started on first use.
+    public static func sharedCluster() async throws -> TestRedisCluster {
+        try await sharedCluster_.get()
+    }
+
+    /// The client configuration of the shared Redis the suite runs against: the cluster with
+    /// `SLUICE_TEST_REDIS=cluster`, else the single server.
+    public static func sharedConfiguration() async throws -> RedisConfiguration {
+        usesCluster ? try await sharedCluster().clientConfiguration : try await shared().clientConfiguration
+    }
+
+    /// The environment that points a `sluice` process at the suite's shared Redis:
+    /// `SLUICE_REDIS_CLUSTER` with `SLUICE_TEST_REDIS=cluster`, else `SLUICE_REDIS_URL`.
+    public static func sharedEnvironment() async throws -> [String: String] {
+        if usesCluster { return ["SLUICE_REDIS_CLUSTER": try await sharedCluster().seedsURL] }
+        return ["SLUICE_REDIS_URL": "unix://\(try await shared().socketPath)"]
+    }
+
+    /// A server started elsewhere (the cluster's nodes) that must also stop when the test process exits.
+    static func track(_ server: RedisServerProcess) {
+        _ = installExitHandler
+        running.withLockedValue { $0.append(server) }
+    }
+
+    /// A directory to remove when the test process exits, if nobody removed it before.
+    static func track(directory: String) {
+        _ = installExitHandler
+        directories.withLockedValue { $0.append(directory) }
+    }
 
     /// The test process's shared server, started on first use.
     public static func shared() async throws -> RedisServerProcess {

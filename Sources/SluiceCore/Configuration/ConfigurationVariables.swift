@@ -19,6 +19,13 @@ extension SluiceConfiguration {
             }
             c.redisURL = v
         },
+        .init(name: "SLUICE_REDIS_CLUSTER", flag: "redis-cluster", defaultValue: "(none)",
+              summary: "Redis Cluster seed nodes: redis://h1:p1,redis://h2:p2,... or redis+cluster://[user:password@]h1:p1,h2:p2; instead of SLUICE_REDIS_URL") { c, v throws(ConfigurationError) in
+            do { _ = try RedisConfiguration(clusterURLs: v) } catch {
+                throw ConfigurationError(variable: "SLUICE_REDIS_CLUSTER", message: "\(error)")
+            }
+            c.redisCluster = v
+        },
         .init(name: "SLUICE_HOST", flag: "host", defaultValue: "127.0.0.1", summary: "address the HTTP API listens on") { c, v throws(ConfigurationError) in
             guard !v.isEmpty else { throw ConfigurationError(variable: "SLUICE_HOST", message: "must not be empty") }
             c.host = v

@@ -8,6 +8,10 @@ public struct SluiceConfiguration: Sendable, Equatable {
 
     /// nil: start an embedded redis-server under `dataDirectory`.
     public var redisURL: String?
+    /// Redis Cluster seeds (`SLUICE_REDIS_CLUSTER`); set instead of `redisURL`.
+    public var redisCluster: String?
+    /// Whether a Redis of the user's is configured (else `serve` starts an embedded one).
+    public var hasExternalRedis: Bool { redisURL != nil || redisCluster != nil }
     public var host = "127.0.0.1"
     public var port = 8080
     public var keyPrefix = "sluice"
@@ -53,7 +57,16 @@ public struct SluiceConfiguration: Sendable, Equatable {
     /// The Redis client configuration: from `redisURL`, or the embedded server's socket.
     public func redisConfiguration(embeddedSocket: String? = nil) throws(ConfigurationError) -> RedisConfiguration {
         var configuration: RedisConfiguration
-        if let redisURL {
+        if let redisCluster {
+            guard redisURL == nil else {
+                throw ConfigurationError(variable: "SLUICE_REDIS_CLUSTER", message: "and SLUICE_REDIS_URL are both set: use one")
+            }
+            do {
+                configuration = try RedisConfiguration(clusterURLs: redisCluster)
+            } catch {
+                throw ConfigurationError(variable: "SLUICE_REDIS_CLUSTER", message: error.description)
+            }
+        } else if let redisURL {
             do {
                 configuration = try RedisConfiguration(url: redisURL)
             } catch {
@@ -62,7 +75,7 @@ public struct SluiceConfiguration: Sendable, Equatable {
         } else if let embeddedSocket {
             configuration = RedisConfiguration(address: .unix(path: embeddedSocket))
         } else {
-            throw ConfigurationError(variable: "SLUICE_REDIS_URL", message: "is required for this command")
+            throw ConfigurationError(variable: "SLUICE_REDIS_URL", message: "(or SLUICE_REDIS_CLUSTER) is required for this command")
         }
         configuration.commandTimeout = .milliseconds(Int64(redisTimeoutMilliseconds))
         configuration.connectTimeout = .milliseconds(Int64(redisTimeoutMilliseconds))

@@ -44,6 +44,9 @@ public struct ApprovalStore: StorageBacked {
         // Built-in handlers run with the rendered escalation_params; workers get the item.
         let escalationParams = builtin
             ? try Template.render(gate.escalationParams ?? .object([:]), scope: scope, limit: storage.limits.contextBytes).encoded() : []
+        // Whoever decides or times out the gate must declare the indexes and the escalation queue.
+        let escalationQueue = handler.isEmpty ? "" : builtin ? keys.builtinEscalations(p) : keys.tasks(p, handler: handler)
+        storage.learnDeclaredKeys(indexes + (escalationQueue.isEmpty ? [] : [escalationQueue]), instance: id)
         let reply = try await redis.run(
             LuaScripts.enterGate,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.gate(id), keys.inbox(id),
@@ -54,7 +57,7 @@ public struct ApprovalStore: StorageBacked {
                 .init(approvalStreamMaxLength), .init(blockId), .init(String(deadline ?? Self.undatedBase + now)),
                 .init(deadline.map { String($0) } ?? ""), .init(bytes: item), .init(instance.tenantId ?? ""), .init(instance.namespace ?? ""),
                 .init(onTimeout.kind), .init(onTimeout.value), .init(handler),
-                .init(handler.isEmpty ? "" : builtin ? keys.builtinEscalations(p) : keys.tasks(p, handler: handler)),
+                .init(escalationQueue),
                 .init(bytes: escalationParams),
             ])
         guard let state = try ScriptReply.checked(reply).string.flatMap(InstanceState.init(rawValue:)) else {
@@ -103,8 +106,8 @@ public struct ApprovalStore: StorageBacked {
     ) async throws -> Decision {
         try storage.limits.checkContextSized(.object(payload), "payload")
         let p = keys.partition(of: id)
-        let reply = try await redis.run(
-            LuaScripts.decideGate,
+        let reply = try await storage.runDeclaring(
+            LuaScripts.decideGate, instance: id,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.gate(id), keys.inbox(id),
                    keys.ready(p), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p)],
             arguments: [
@@ -289,8 +292,8 @@ public struct ApprovalStore: StorageBacked {
         }
         guard !work.isEmpty else { return [] }
         let iso = Clock.rfc3339(milliseconds: now)
-        let replies = try await redis.runAll(LuaScripts.timeoutGate, work.map { p, id in
-            (keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.gate(id), keys.ready(p),
+        let replies = try await storage.runAllDeclaring(LuaScripts.timeoutGate, work.map { p, id in
+            (instance: id, keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.gate(id), keys.ready(p),
                     keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p), keys.taskLeases(p), keys.expiries(p),
                     keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
              arguments: [RedisArgument(id), RedisArgument(String(now)), RedisArgument(iso), RedisArgument(streamMaxLength),

@@ -95,8 +95,8 @@ public struct CheckpointStore: StorageBacked {
         _ id: String, checkpointId: String, by caller: Caller = .anonymous, nowMilliseconds: Int64
     ) async throws -> (state: InstanceState, currentBlock: String?) {
         let p = keys.partition(of: id)
-        let reply = try await redis.run(
-            LuaScripts.restoreCheckpoint,
+        let reply = try await storage.runDeclaring(
+            LuaScripts.restoreCheckpoint, instance: id,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.checkpoints(id), keys.checkpointData(id),
                    keys.gate(id), keys.inbox(id), keys.taskLeases(p), keys.ready(p), keys.leases(p), keys.approvalItems(p), keys.deadlines(p),
                    keys.approvalEvents(p), keys.wakeChannel(p), keys.expiries(p)],

@@ -81,17 +81,7 @@ public struct ConsistencyCheck: Sendable {
     }
 
     static func scan(_ redis: RedisClient, pattern: String) async throws -> [String] {
-        var cursor = "0"
-        var found: [String] = []
-        repeat {
-            let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")).throwingServerError()
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
-                throw RedisClientError(.unexpectedReply, "SCAN answered \(reply)")
-            }
-            found += (parts[1].array ?? []).compactMap(\.string)
-            cursor = next
-        } while cursor != "0"
-        return found
+        try await redis.scan(matching: pattern)
     }
 }
 

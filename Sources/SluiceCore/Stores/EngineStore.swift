@@ -145,8 +145,8 @@ public struct EngineStore: StorageBacked {
             .init(commit.nextIndex), .init(commit.nextBlock ?? ""), .init(String(commit.due)),
             .init(bytes: commit.error?.encoded() ?? []), .init(patch.count / 2),
         ] + patch
-        let reply = try await redis.run(
-            LuaScripts.commitBlock,
+        let reply = try await storage.runDeclaring(
+            LuaScripts.commitBlock, instance: id,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.leases(p),
                    keys.wakeChannel(p), keys.taskLeases(p), keys.expiries(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)

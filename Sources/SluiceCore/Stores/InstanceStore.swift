@@ -117,8 +117,8 @@ public struct InstanceStore: StorageBacked {
         let p = keys.partition(of: id)
         let own = keys.instanceKeys(id).filter { $0 != keys.gate(id) }
         let indexes = [keys.ready(p), keys.instanceIndex(p), keys.leases(p), keys.expiries(p)]
-        let reply = try await redis.run(
-            LuaScripts.deleteInstance,
+        let reply = try await storage.runDeclaring(
+            LuaScripts.deleteInstance, instance: id,
             keys: [keys.instance(id), keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.wakeChannel(p),
                    keys.taskLeases(p)] + own + indexes,
             arguments: [.init(id), .init(own.count), .init(storage.approvalStreamMaxLength), .init(caller.scope), .init(caller.name)])

@@ -31,8 +31,8 @@ public struct SignalStore: StorageBacked {
             try storage.limits.checkContextSized(payload, "the update_context payload")
             arguments += RedisArgument.fieldPairs(patch)
         }
-        let reply = try await redis.run(
-            LuaScripts.signalInstance,
+        let reply = try await storage.runDeclaring(
+            LuaScripts.signalInstance, instance: id,
             keys: [keys.instance(id), keys.context(id), keys.events(id), keys.ready(p), keys.leases(p), keys.wakeChannel(p),
                    keys.gate(id), keys.approvalItems(p), keys.deadlines(p), keys.approvalEvents(p), keys.taskLeases(p), keys.expiries(p),
                    keys.outputs(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],

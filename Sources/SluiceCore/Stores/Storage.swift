@@ -13,9 +13,11 @@ public struct Storage: Sendable {
     public let limits: Limits
     /// Entries kept per partition on the approvals stream (`/approvals/stream` history).
     public var approvalStreamMaxLength: Int { max(streamMaxLength, 10_000) }
+    /// What the process learned of keys named by data (`DeclaredKeys`); shared by default.
+    public let declaredKeys: DeclaredKeys
 
     public init(redis: RedisClient, keys: KeySchema, streamMaxLength: Int = 10_000, retentionSeconds: Int = 604_800, taskLeaseMilliseconds: Int = 30_000,
-                checkpointCap: Int = 100, limits: Limits = Limits()) {
+                checkpointCap: Int = 100, limits: Limits = Limits(), declaredKeys: DeclaredKeys = .shared) {
         self.redis = redis
         self.keys = keys
         self.streamMaxLength = streamMaxLength
@@ -23,6 +25,7 @@ public struct Storage: Sendable {
         self.taskLeaseMilliseconds = taskLeaseMilliseconds
         self.checkpointCap = checkpointCap
         self.limits = limits
+        self.declaredKeys = declaredKeys
     }
 
     public init(redis: RedisClient, configuration: SluiceConfiguration) {

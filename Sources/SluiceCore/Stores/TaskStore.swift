@@ -66,6 +66,8 @@ public struct TaskStore: StorageBacked {
         let id = TaskID(instanceId: instance.id, epoch: epoch, handler: step.handler, tenant: instance.tenantId)
         let p = keys.partition(of: instance.id)
         let queues = self.queues(id)
+        // Whoever ends the task (cancel, delete, restore, a finish) must declare its queues.
+        storage.learnDeclaredKeys([queues.handler, queues.tenant], instance: instance.id)
         let reply = try await redis.run(
             LuaScripts.dispatchTask,
             keys: [keys.instance(instance.id), keys.leases(p), queues.handler, keys.wakeChannel(p), queues.tenant],
@@ -180,8 +182,8 @@ public struct TaskStore: StorageBacked {
             arguments += ["fail", .init(message), retryable ? "1" : "0"] + who + ["0"]
         }
         let queues = self.queues(task)
-        let reply = try await redis.run(
-            LuaScripts.finishTask,
+        let reply = try await storage.runDeclaring(
+            LuaScripts.finishTask, instance: id,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), queues.handler,
                    keys.taskLeases(p), keys.wakeChannel(p), queues.tenant, keys.expiries(p), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
             arguments: arguments)
@@ -197,11 +199,11 @@ public struct TaskStore: StorageBacked {
         let expired = try await redis.pipeline(keys.allPartitions.map { p in
             RedisCommand("ZRANGEBYSCORE", [.init(keys.taskLeases(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)])
         }).flatMap { try $0.throwingServerError().array?.compactMap(\.string) ?? [] }.compactMap(TaskID.init)
-        let replies = try await redis.runAll(LuaScripts.expireTask, expired.map { task in
+        let replies = try await storage.runAllDeclaring(LuaScripts.expireTask, expired.map { task in
             let p = keys.partition(of: task.instanceId)
             let id = task.instanceId
             let queues = self.queues(task)
-            return (keys: [keys.instance(id), queues.handler, keys.taskLeases(p), keys.wakeChannel(p), queues.tenant, keys.events(id), keys.ready(p),
+            return (instance: id, keys: [keys.instance(id), queues.handler, keys.taskLeases(p), keys.wakeChannel(p), queues.tenant, keys.events(id), keys.ready(p),
                            keys.expiries(p), keys.context(id), keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)],
                     arguments: [RedisArgument(task.text), RedisArgument(now), RedisArgument(task.handler), RedisArgument(streamMaxLength),
                                 RedisArgument(retentionMilliseconds)])

@@ -25,6 +25,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as RedisClientError where error.isConnectivity:
             logger.warning("redis unavailable", metadata: ["error": "\(error)"])
             return .redisUnavailable
+        case is CancellationError:
+            // The request's task was cancelled (the process is stopping): Redis calls honour
+            // cancellation, so the request ends here; the client may retry elsewhere.
+            return APIError(.unavailable, "request cancelled: the server is stopping")
         case let error as HTTPError:
             return fromStatus(error.status, message: error.body)
         case let error as any HTTPResponseError:

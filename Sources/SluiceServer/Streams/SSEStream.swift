@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 import SluiceEngine
+import SluiceRedis
 
 /// What one read of a stream produced: the SSE text to send, whether the stream is over, and
 /// whether the reader is behind the durable stream (read again before waiting).
@@ -69,7 +70,16 @@ enum SSEStream {
                         // wait below also ends for keepalives, which need no read).
                         let poll = wakes.isLive ? livePoll : deadPoll
                         if woken || behind || ContinuousClock.now - lastRead >= poll {
-                            let result = try await step(&state, woken)
+                            let result: SSEStep
+                            do {
+                                result = try await step(&state, woken)
+                            } catch let error as RedisClientError where error.isConnectivity && error.code != .shutdown {
+                                // Redis is briefly out of reach (a restart, a cluster failover): the
+                                // stream stays open and reads again from where it was.
+                                woken = await doorbell.wait(upTo: min(pollMilliseconds, 500))
+                                behind = true
+                                continue
+                            }
                             lastRead = .now
                             behind = result.lagging
                             if !result.text.isEmpty {
