@@ -98,7 +98,7 @@ struct ClusterFaultTests {
             try await Task.sleep(for: .milliseconds(300))
             let cli = try #require(TestRedisCluster.findRedisCLI())
             let log = cluster.directory + "/reshard.log"
-            let reshard = try ChildProcess.spawn(cli, [
+            let reshard = try await ChildProcess.spawn(cli, [
                 "--cluster", "reshard", "127.0.0.1:\(primaries[0].port)", "--cluster-from", from, "--cluster-to", to,
                 "--cluster-slots", "5461", "--cluster-yes", "--cluster-pipeline", "10",
             ], stdoutPath: log, stderrPath: log)
