@@ -10,25 +10,22 @@ import SystemPackage
 /// A long-lived child process (a redis-server, a `sluice serve` under test) run through
 /// swift-subprocess: started, signalled and awaited without blocking a thread. swift-subprocess
 /// spawns it with a clean signal mask and default handlers (runtime threads often block SIGTERM,
-/// which a child would otherwise inherit), delivers signals through its pidfd (no PID reuse), and
-/// reaps it.
+/// which a child would otherwise inherit), watches it and reaps it.
 ///
 /// swift-subprocess hands out the running process only inside a closure that lasts as long as
-/// the process; this type keeps that closure open in a task of its own and passes signals into
-/// it, so the child can outlive the call that started it.
+/// the process; this type keeps that closure open in a task of its own, so the child can outlive
+/// the call that started it. The hand-written part left is `send`: a signal by PID (see there).
 public final class ChildProcess: Sendable {
     public let pid: pid_t
     private let exit: ExitStatus
-    private let signals: AsyncStream<Int32>.Continuation
 
     public struct SpawnError: Error, CustomStringConvertible {
         public var description: String
     }
 
-    private init(pid: pid_t, exit: ExitStatus, signals: AsyncStream<Int32>.Continuation) {
+    private init(pid: pid_t, exit: ExitStatus) {
         self.pid = pid
         self.exit = exit
-        self.signals = signals
     }
 
     /// Starts `executable` with `arguments`. stdin is /dev/null; stdout and stderr go to the given
@@ -51,7 +48,6 @@ public final class ChildProcess: Sendable {
         }
         let configuration = Configuration(executable: .path(FilePath(executable)), arguments: Arguments(arguments), environment: childEnvironment)
         let exit = ExitStatus()
-        let (signals, signalInput) = AsyncStream.makeStream(of: Int32.self)
         let started = NIOLockedValueBox<CheckedContinuation<pid_t, any Error>?>(nil)
         let pid: pid_t = try await withCheckedThrowingContinuation { continuation in
             started.withLockedValue { $0 = continuation }
@@ -59,19 +55,13 @@ public final class ChildProcess: Sendable {
                 do {
                     let result = try await run(configuration, input: .none, output: .fileDescriptor(outputFile, closeAfterSpawningProcess: true), error: .sequence) { execution in
                         started.withLockedValue { $0.take() }?.resume(returning: execution.processIdentifier.value)
-                        await withTaskGroup(of: Void.self) { group in
-                            group.addTask {
-                                for await signal in signals { try? execution.send(signal: Signal(rawValue: signal)) }
+                        // The child's stderr goes to its file until the child closes it: then it
+                        // has exited (the end of this closure is how we learn it).
+                        do {
+                            for try await buffer in execution.standardError {
+                                _ = buffer.withUnsafeBytes { bytes in try? errorFile.writeAll(bytes) }
                             }
-                            // The child's stderr goes to its file until the child closes it:
-                            // then it has exited (the end of this closure is how we learn it).
-                            do {
-                                for try await buffer in execution.standardError {
-                                    _ = buffer.withUnsafeBytes { bytes in try? errorFile.writeAll(bytes) }
-                                }
-                            } catch {}
-                            group.cancelAll()
-                        }
+                        } catch {}
                     }
                     try? errorFile.close()
                     exit.finish(Self.status(result.terminationStatus))
@@ -82,7 +72,7 @@ public final class ChildProcess: Sendable {
                 }
             }
         }
-        return ChildProcess(pid: pid, exit: exit, signals: signalInput)
+        return ChildProcess(pid: pid, exit: exit)
     }
 
     private static func openForAppending(_ path: String?) throws -> FileDescriptor {
@@ -109,9 +99,12 @@ public final class ChildProcess: Sendable {
         await exit.wait(upTo: .milliseconds(timeoutMilliseconds))
     }
 
-    /// Sends `signal` (delivered at once through the process's pidfd; nothing once it has exited).
+    /// Sends `signal` at once, by PID, while the child has not been reaped (its PID cannot be
+    /// another process's until then); nothing once it has exited. Not through swift-subprocess's
+    /// `Execution.send`: that is only reachable from a task, and on a loaded 2-core machine a
+    /// SIGKILL waited seconds for a free thread of the cooperative pool (FailureTests).
     public func send(_ signal: Int32) {
-        signals.yield(signal)
+        if isRunning { kill(pid, signal) }
     }
 
     /// Sends `signal` and waits (bounded) for the child to exit, escalating to SIGKILL.
@@ -123,9 +116,8 @@ public final class ChildProcess: Sendable {
         return await exitStatus(timeoutMilliseconds: 5_000)
     }
 
-    /// SIGKILL by PID, for an exit handler: the process is ending, no task will run again to deliver
-    /// a signal through swift-subprocess. Only while the child has not been reaped (its PID is ours).
+    /// SIGKILL without waiting, for an exit handler.
     public func killImmediately() {
-        if isRunning { kill(pid, SIGKILL) }
+        send(SIGKILL)
     }
 }

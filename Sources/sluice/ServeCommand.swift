@@ -24,6 +24,9 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration: SluiceConfiguration
         do { configuration = try options.load() } catch { throw StartupFailure.exit(error) }
         let logger = LogSetup.bootstrap(configuration)
+        // Before anything touches Redis: the client's metrics (a static Timer) bind to whatever
+        // metrics system exists when first used, and the deployment check below is a first use.
+        let registry = SluiceMetrics.registry()
         let apiKeys: APIKeyRing
         do { apiKeys = try APIKeys.load(configuration, logger: logger) } catch { throw StartupFailure.exit(error) }
 
@@ -61,7 +64,8 @@ struct ServeCommand: AsyncParsableCommand {
             wakes: wakes, logger: logger)
         let app = buildApplication(
             ServerDependencies(
-                configuration: configuration, redis: redis, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys, console: true, drain: drain),
+                configuration: configuration, redis: redis, registry: registry, benchRoutes: benchRoutes, wakes: wakes, apiKeys: apiKeys,
+                console: true, drain: drain),
             services: apiKeys.isOpen ? [] : [APIKeyReloader(ring: apiKeys, logger: logger)], logger: logger)
         // Stopped in reverse: the runner and sweeper first (they hand back what they hold, in
         // milliseconds), then the drain (the server serves on with Connection: close), then the
