@@ -59,8 +59,9 @@ import Testing
             let completedAt = ContinuousClock.now
             #expect(try await client.post("/workers/tasks/\(task["task_id"]!.stringValue!)/complete", ["worker_id": "w", "output": ["ok": true]]).status == .ok)
             let result = try await reader.value
-            // With poll_ms=5000 the remaining events arrived by wake-up, not by polling.
-            #expect(ContinuousClock.now - completedAt < .seconds(3))
+            // With poll_ms=5000 the remaining events arrived by wake-up, not by polling (below 5 s,
+            // with room for a loaded machine).
+            #expect(ContinuousClock.now - completedAt < .milliseconds(4500))
             #expect(result.events.map(\.event) == ["state", "state", "output", "state", "state", "output", "state", "done"])
         }
     }
