@@ -356,7 +356,7 @@ import Testing
     }
 
     @Test func redeliveredTasksCarryTheLatestCheckpoint() async throws {
-        let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 2500; $0.sweepIntervalMilliseconds = 50 }
+        let api = try await TestAPI.make { $0.taskLeaseMilliseconds = 4000; $0.sweepIntervalMilliseconds = 50 }
         try await api.run(engine: true) { client in
             try await client.post("/sequences", ["id": "retrying", "blocks": [
                 ["id": "work", "type": "step", "handler": "cp-retry", "retry": ["max_attempts": 3, "backoff_ms": 50]],
