@@ -112,7 +112,7 @@ import Testing
                 LuaScripts.createInstance,
                 keys: [keys.instance("odd-2"), keys.events("odd-2"), keys.ready(keys.partition(of: "odd-2")), keys.instanceIndex(keys.partition(of: "odd-2")),
                        keys.wakeChannel(keys.partition(of: "odd-2")), keys.context("odd-2")],
-                arguments: ["odd-2", "f", "1", "100", "9", "w", "a", "1"])
+                arguments: ["odd-2", "f", "1", "100", "9", "w", "1", "a", "1"])
             #expect(create.description.contains("INVALID"), "\(create)")
             #expect(try await api.redis.execute("EXISTS", keys.instance("odd-2"), keys.context("odd-2")).int == 0)
             #expect(try await snapshot() == before)

@@ -33,9 +33,26 @@ public struct InstanceStore: StorageBacked {
         }
     }
 
+    /// Whether `create` can check the sequence's latest version in its own script: not on Redis
+    /// Cluster, where a script may only touch keys of one hash slot.
+    public var checksLatest: Bool { !redis.isCluster }
+
+    /// What `create` did.
+    public enum Created: Sendable, Equatable {
+        /// Created (`true`), or an identical request's instance already in `state` (`false`).
+        case done(created: Bool, state: InstanceState)
+        /// `checkLatest` was asked and the sequence has a newer version: nothing was written.
+        case staleSequence(latest: Int)
+    }
+
     /// Creates the instance, or reports the existing one for an identical request.
     /// Throws `SluiceError.conflict` when the id exists with a different request.
-    public func create(_ new: NewInstance, by caller: Caller = .anonymous, nowMilliseconds: Int64) async throws -> (created: Bool, state: InstanceState) {
+    ///
+    /// `checkLatest`: the same script checks that `new.sequence` is still the sequence's latest
+    /// version, so a caller may take it from its cache instead of reading it first (one round
+    /// trip instead of two). Only where `checksLatest` (a single Redis): on Redis Cluster the
+    /// sequence lives in another hash slot, and the caller must read it first.
+    public func create(_ new: NewInstance, checkLatest: Bool = false, by caller: Caller = .anonymous, nowMilliseconds: Int64) async throws -> Created {
         let p = keys.partition(of: new.id)
         let definition = new.sequence.definition
         let fields: [RedisArgument] = [
@@ -48,15 +65,19 @@ public struct InstanceStore: StorageBacked {
             "ctx_max", .init(storage.limits.contextBytes),
         ]
         let contextPairs = RedisArgument.fieldPairs(new.context.objectValue ?? [:])
+        var scriptKeys = [keys.instance(new.id), keys.events(new.id), keys.ready(p), keys.instanceIndex(p), keys.wakeChannel(p), keys.context(new.id)]
+        if checkLatest {
+            guard checksLatest else { throw RedisClientError(.unexpectedReply, "create_instance cannot check a sequence version on Redis Cluster") }
+            scriptKeys.append(keys.sequence(definition.id))
+        }
         let reply = try await redis.run(
-            LuaScripts.createInstance,
-            keys: [keys.instance(new.id), keys.events(new.id), keys.ready(p), keys.instanceIndex(p), keys.wakeChannel(p), keys.context(new.id)],
+            LuaScripts.createInstance, keys: scriptKeys,
             arguments: [.init(new.id), .init(bytes: new.fingerprint), .init(String(nowMilliseconds)), .init(streamMaxLength),
-                        .init(contextPairs.count / 2), .init(caller.name)] + fields + contextPairs)
+                        .init(contextPairs.count / 2), .init(caller.name), .init(new.sequence.version)] + fields + contextPairs)
         let checked = try ScriptReply.checked(reply, conflict: "instance \(new.id) already exists with a different request")
-        if case .array(let values) = checked, values.count == 2, let created = values[0].int,
-           let state = values[1].string.flatMap(InstanceState.init(rawValue:)) {
-            return (created == 1, state)
+        if case .array(let values) = checked, values.count == 2, let created = values[0].int {
+            if created == -1, let latest = values[1].int { return .staleSequence(latest: latest) }
+            if let state = values[1].string.flatMap(InstanceState.init(rawValue:)) { return .done(created: created == 1, state: state) }
         }
         throw RedisClientError(.unexpectedReply, "create_instance returned \(reply)")
     }

@@ -82,6 +82,13 @@ public final class SequenceStore: Sendable {
         throw RedisClientError(.unexpectedReply, "get_sequence returned \(reply)")
     }
 
+    /// The latest version this process has seen of `id`, from its cache: a creation that uses it
+    /// has Redis check that it is still the latest in the same script (`create_instance`).
+    public func cachedLatest(_ id: String) -> Stored? {
+        guard let version = latestSeen.withLockedValue({ $0.value(for: id) }) else { return nil }
+        return cache.withLockedValue { $0.value(for: "\(id)\u{0}\(version)") }
+    }
+
     private func remember(_ stored: Stored, id: String) {
         cache.withLockedValue { $0.insert(stored, for: "\(id)\u{0}\(stored.version)") }
         latestSeen.withLockedValue { $0.insert(max($0.value(for: id) ?? 0, stored.version), for: id) }

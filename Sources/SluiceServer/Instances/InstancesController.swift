@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import SluiceCore
+import SluiceRedis
 
 /// `POST /instances`, `GET /instances[/{id}]`, `GET /instances/{id}/outputs`, `DELETE /instances/{id}`.
 struct InstancesController {
@@ -26,16 +27,36 @@ struct InstancesController {
             throw APIError(.payloadTooLarge, "context is \(size) bytes; the limit is \(contextMaxBytes) (SLUICE_CONTEXT_MAX_BYTES)")
         }
         try instances.storage.limits.checkContextSized(input.metadata, "metadata")
-        guard let sequence = try await sequences.get(input.sequenceId),
-              input.tenantId == nil || sequence.definition.tenantId == nil || sequence.definition.tenantId == input.tenantId
-        else { throw APIError.notFound("sequence not found") }
         let id = input.id ?? InstanceID.generate()
+        // The latest version this process holds is used as is, and the creating script checks it
+        // is still the latest (one round trip); otherwise, or when it is not, it is read first.
+        if instances.checksLatest, let cached = sequences.cachedLatest(input.sequenceId),
+           case .done(let created, let state) = try await create(id: id, input, sequence: cached, checkLatest: true, context: context) {
+            return Self.created(id: id, created: created, state: state)
+        }
+        guard let sequence = try await sequences.get(input.sequenceId) else { throw APIError.notFound("sequence not found") }
+        switch try await create(id: id, input, sequence: sequence, checkLatest: false, context: context) {
+        case .done(let created, let state): return Self.created(id: id, created: created, state: state)
+        case .staleSequence: throw RedisClientError(.unexpectedReply, "create_instance checked a version it was not asked to")
+        }
+    }
+
+    /// Creates the instance from `sequence` (404 when another tenant's).
+    private func create(
+        id: String, _ input: CreateInstanceRequest, sequence: SequenceStore.Stored, checkLatest: Bool, context: SluiceRequestContext
+    ) async throws -> InstanceStore.Created {
+        guard input.tenantId == nil || sequence.definition.tenantId == nil || sequence.definition.tenantId == input.tenantId else {
+            throw APIError.notFound("sequence not found")
+        }
         let new = InstanceStore.NewInstance(
             id: id, tenantId: input.tenantId ?? sequence.definition.tenantId,
             namespace: input.namespace ?? sequence.definition.namespace,
             sequence: sequence, context: input.context, metadata: input.metadata)
-        let (created, state) = try await instances.create(new, by: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
-        return JSONValue.object(["id": .string(id), "state": .string(state.rawValue)]).response(status: created ? .created : .ok)
+        return try await instances.create(new, checkLatest: checkLatest, by: context.principal.caller, nowMilliseconds: Clock.nowMilliseconds())
+    }
+
+    private static func created(id: String, created: Bool, state: InstanceState) -> Response {
+        JSONValue.object(["id": .string(id), "state": .string(state.rawValue)]).response(status: created ? .created : .ok)
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
