@@ -20,25 +20,32 @@
 -- ARGV[5]  retention ms (terminal instances expire after it)
 -- ARGV[6]  lease ms (extension while the runner continues)
 -- ARGV[7]  mode: continue | schedule | complete | retry | fail
--- ARGV[8]  block id that produced an output ('' for none)
--- ARGV[9]  output JSON ('' for none)
--- ARGV[10] RFC 3339 time of the output
--- ARGV[11] next block index
--- ARGV[12] next block id ('' when none)
--- ARGV[13] due ms for schedule / retry
--- ARGV[14] error JSON for fail / retry ('' for none)
--- ARGV[15] number of context key/value pairs to merge, followed by the pairs
+-- ARGV[8]  number of outputs K (0 or more: built-in steps with no side effects, run one after
+--          another, are committed together)
+-- ARGV[9]  RFC 3339 time of the outputs
+-- ARGV[10] next block index
+-- ARGV[11] next block id ('' when none)
+-- ARGV[12] due ms for schedule / retry
+-- ARGV[13] error JSON for fail / retry ('' for none)
+-- ARGV[14..13+2K] the outputs in the order they were produced: block id, output JSON
+-- ARGV[14+2K] number of context key/value pairs to merge (the patches merged in order),
+--          followed by the pairs
 --
 -- Returns  the new state
 -- Errors   "FENCED ..." when the runner no longer holds the instance, "KEYS <key>..." keys to declare,
---          "INVALID arguments ..." when ARGV[15] disagrees with the pairs given (nothing changes)
+--          "INVALID arguments ..." when ARGV[8] or the pair count disagrees with the arguments given
+--          (nothing changes)
 take_declared_keys()
 local inst, ctx, out, ev, ready, leases, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local id, epoch, now, maxlen, retention, lease, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
-local block, output, output_at, next_index, next_block, due, err = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+local outputs, output_at, next_index, next_block, due, err = tonumber(ARGV[8]), ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 
 -- Every check before the first write: a failure after it would leave a half-applied commit.
-local pairs_count = pair_count(15)
+if not outputs or outputs < 0 or outputs % 1 ~= 0 or 14 + 2 * outputs > #ARGV then
+  return redis.error_reply('INVALID arguments output count does not match the outputs given')
+end
+local patch_at = 14 + 2 * outputs
+local pairs_count = pair_count(patch_at)
 if not pairs_count then return redis.error_reply('INVALID arguments context pair count does not match the pairs given') end
 
 local current = redis.call('HMGET', inst, 'epoch', 'state')
@@ -50,10 +57,11 @@ if mode == 'fail' or mode == 'complete' then
   if missing then return missing end
 end
 
-hset_pairs(ctx, ARGV, 16, #ARGV)
-if output ~= '' then
+hset_pairs(ctx, ARGV, patch_at + 1, #ARGV)
+for i = 14, patch_at - 1, 2 do
+  local block = ARGV[i]
   local n = redis.call('HINCRBY', inst, 'outputs', 1)
-  local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. output .. ',"created_at":"' .. output_at .. '"'
+  local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. ARGV[i + 1] .. ',"created_at":"' .. output_at .. '"'
   redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
   emit(ev, maxlen, 'output', record .. '}')
 end
@@ -95,7 +103,7 @@ end
 if mode == 'continue' then
   redis.call('ZADD', leases, now + lease, id)
   redis.call('HSET', inst, 'updated_at', now)
-  if output ~= '' then wake(channel, id) end
+  if outputs > 0 then wake(channel, id) end
   return 'running'
 end
 -- schedule / retry: release the instance to the ready queue (a durable timer).

@@ -157,6 +157,28 @@ public final class Runner: Service, Sendable {
         }
     }
 
+    /// Results of blocks without side effects that ran but are not stored yet: skipped blocks
+    /// (`when`) and the built-in steps `noop` and `set_context`. They go with the next commit that
+    /// moves the instance on (continue, complete, schedule), or alone before anything else, so a
+    /// run of them costs one script call instead of one each. A runner that dies first loses only
+    /// them, and the next runner runs them again: they have no effects outside the instance.
+    struct Pending {
+        var outputs: [(block: String, value: JSONValue)] = []
+        var patch: [String: JSONValue] = [:]
+        var advanced = false
+        var bytes = 0
+
+        var isEmpty: Bool { !advanced }
+
+        /// Stored before more is added: bounds the script call (outputs are each within the
+        /// context limit) and how long results wait.
+        func isFull(limit: Int) -> Bool { outputs.count >= Runner.pendingMaximum || bytes >= limit }
+    }
+
+    /// Built-in steps whose only effects are their output and context patch.
+    static let sideEffectFree: Set<String> = ["noop", "set_context"]
+    static let pendingMaximum = 32
+
     func runBlocks(_ claim: EngineStore.Claim) async throws {
         var instance = claim.instance
         var outputs = claim.outputs
@@ -166,14 +188,49 @@ public final class Runner: Service, Sendable {
             return
         }
         let blocks = stored.definition.blocks
+        var pending = Pending()
+        let pendingLimit = engine.storage.limits.contextBytes
+
+        /// Commits what is pending alone (continue at the current block): before a commit that
+        /// does not move the instance on, or a gate or task that needs its block to be current.
+        /// False when the instance is no longer running for this runner.
+        func flush() async throws -> Bool {
+            guard !pending.isEmpty else { return true }
+            let index = instance.blockIndex
+            let state = try await commit(instance, claim.epoch, .init(
+                mode: index < blocks.count ? .continue : .complete, outputs: pending.outputs, contextPatch: pending.patch,
+                nextIndex: index, nextBlock: index < blocks.count ? blocks[index].id : nil))
+            pending = Pending()
+            return state == .running
+        }
+
+        /// A commit that moves the instance on, with what is pending before `output`.
+        func advance(_ mode: EngineStore.CommitMode, output: (block: String, value: JSONValue)?, patch: [String: JSONValue],
+                     nextIndex: Int, nextBlock: String?, due: Int64 = 0) async throws -> InstanceState {
+            var merged = pending.patch
+            for (key, value) in patch { merged[key] = value }
+            let state = try await commit(instance, claim.epoch, .init(
+                mode: mode, outputs: pending.outputs + (output.map { [$0] } ?? []), contextPatch: merged,
+                nextIndex: nextIndex, nextBlock: nextBlock, due: due))
+            pending = Pending()
+            return state
+        }
+
+        func fail(_ index: Int, _ block: String, _ error: JSONValue) async throws {
+            guard try await flush() else { return }
+            _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block, error: error))
+        }
+
         while true {
-            // Cancelled: this runner is stopping. The next block is for another runner.
+            // Cancelled: this runner is stopping. The next block is for another runner (what is
+            // pending is run again there).
             if Task.isCancelled { return try await release(instance, claim.epoch) }
             let index = instance.blockIndex
             guard index < blocks.count else {
-                _ = try await commit(instance, claim.epoch, .init(mode: .complete, nextIndex: index, nextBlock: nil))
+                _ = try await advance(.complete, output: nil, patch: [:], nextIndex: index, nextBlock: nil)
                 return
             }
+            if pending.isFull(limit: pendingLimit) { guard try await flush() else { return } }
             let block = blocks[index]
             let nextIndex = index + 1
             let nextBlock = nextIndex < blocks.count ? blocks[nextIndex].id : nil
@@ -182,15 +239,15 @@ public final class Runner: Service, Sendable {
                 "instance": .object(["id": .string(instance.id)]),
             ])
             if let when = block.when, !when.holds(in: scope) {
-                let state = try await commit(instance, claim.epoch, .init(mode: nextBlock == nil ? .complete : .continue, nextIndex: nextIndex, nextBlock: nextBlock))
-                guard state == .running else { return }
                 instance.blockIndex = nextIndex
+                pending.advanced = true
                 continue
             }
             switch block.kind {
             case .humanInput(let gate):
                 // The instance waits for a person (or applies a decision that came early); a
                 // decision puts it back in the ready queue.
+                guard try await flush() else { return }
                 do {
                     _ = try await approvals.enter(instance, epoch: claim.epoch, blockId: block.id, gate: gate, scope: scope, nowMilliseconds: Clock.nowMilliseconds())
                 } catch let error as SluiceError {
@@ -207,8 +264,7 @@ public final class Runner: Service, Sendable {
                         "error": .string("block \(block.id) used its \(step.retry.maxAttempts) attempts"), "block_id": .string(block.id),
                         "attempts": .number(Double(instance.attempt)),
                     ])
-                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id, error: error))
-                    return
+                    return try await fail(index, block.id, error)
                 }
                 let params: JSONValue
                 switch Result(catching: { () throws(SluiceError) in try Template.render(step.params, scope: scope, limit: engine.storage.limits.contextBytes) }) {
@@ -218,18 +274,20 @@ public final class Runner: Service, Sendable {
                     // Rendering again would be as large: the instance fails, it does not loop.
                     var message = "\(error)"
                     if case .tooLarge(let text) = error { message = text }
-                    _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
-                        error: .object(["error": .string("block \(block.id): params: \(message)"), "block_id": .string(block.id)])))
-                    return
+                    return try await fail(index, block.id, .object(["error": .string("block \(block.id): params: \(message)"), "block_id": .string(block.id)]))
                 }
                 guard handlers.isBuiltin(step.handler) else {
                     // External handler: a task for the workers; the runner is done with it.
+                    guard try await flush() else { return }
                     try await tasks.dispatch(
                         instance, epoch: claim.epoch, block: block.id, step: step, params: params,
                         nextIndex: nextIndex, nextBlock: nextBlock, nowMilliseconds: Clock.nowMilliseconds())
                     return
                 }
-                let outcome = await runStep(step, params: params, holding: instance.id, epoch: claim.epoch)
+                let deferrable = Self.sideEffectFree.contains(step.handler)
+                // Those return at once: no timeout or lease renewal to run beside them.
+                let outcome = deferrable ? await handlers.run(step.handler, params: params)
+                    : await runStep(step, params: params, holding: instance.id, epoch: claim.epoch)
                 if case .failure = outcome, Task.isCancelled {
                     // Interrupted because this runner is stopping: not an attempt of the step.
                     return try await release(instance, claim.epoch)
@@ -239,14 +297,18 @@ public final class Runner: Service, Sendable {
                 case .output(let value, let patch):
                     if let problem = oversize(value, patch: patch, context: instance.context) {
                         // Not retried: the same step would produce as much again.
-                        _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id,
-                            error: .object(["error": .string("block \(block.id): \(problem)"), "block_id": .string(block.id)])))
-                        return
+                        return try await fail(index, block.id, .object(["error": .string("block \(block.id): \(problem)"), "block_id": .string(block.id)]))
                     }
-                    let state = try await commit(instance, claim.epoch, .init(
-                        mode: nextBlock == nil ? .complete : .continue, output: (block.id, value), contextPatch: patch,
-                        nextIndex: nextIndex, nextBlock: nextBlock))
-                    guard state == .running else { return }
+                    if deferrable {
+                        pending.outputs.append((block.id, value))
+                        pending.bytes += value.encoded().count
+                        for (key, value) in patch { pending.patch[key] = value }
+                        pending.advanced = true
+                    } else {
+                        let state = try await advance(nextBlock == nil ? .complete : .continue, output: (block.id, value), patch: patch,
+                                                      nextIndex: nextIndex, nextBlock: nextBlock)
+                        guard state == .running else { return }
+                    }
                     outputs[block.id] = value
                     if var context = instance.context.objectValue {
                         for (key, value) in patch { context[key] = value }
@@ -255,19 +317,16 @@ public final class Runner: Service, Sendable {
                     instance.blockIndex = nextIndex
                     instance.attempt = 0
                 case .sleep(let milliseconds, let value):
-                    _ = try await commit(instance, claim.epoch, .init(
-                        mode: .schedule, output: (block.id, value), nextIndex: nextIndex, nextBlock: nextBlock, due: now + Int64(milliseconds)))
+                    _ = try await advance(.schedule, output: (block.id, value), patch: [:], nextIndex: nextIndex, nextBlock: nextBlock, due: now + Int64(milliseconds))
                     return
                 case .failure(let message, let retryable):
                     let attempts = instance.attempt + 1
                     let error = JSONValue.object(["error": .string(message), "block_id": .string(block.id), "attempts": .number(Double(attempts))])
-                    if retryable && attempts < step.retry.maxAttempts {
-                        _ = try await commit(instance, claim.epoch, .init(
-                            mode: .retry, nextIndex: index, nextBlock: block.id,
-                            due: now + Int64(step.retry.delay(afterAttempt: attempts)), error: error))
-                    } else {
-                        _ = try await commit(instance, claim.epoch, .init(mode: .fail, nextIndex: index, nextBlock: block.id, error: error))
-                    }
+                    guard retryable && attempts < step.retry.maxAttempts else { return try await fail(index, block.id, error) }
+                    guard try await flush() else { return }
+                    _ = try await commit(instance, claim.epoch, .init(
+                        mode: .retry, nextIndex: index, nextBlock: block.id,
+                        due: now + Int64(step.retry.delay(afterAttempt: attempts)), error: error))
                     return
                 }
             }

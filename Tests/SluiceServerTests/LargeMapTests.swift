@@ -105,7 +105,7 @@ import Testing
             let commit = try await api.redis.run(
                 LuaScripts.commitBlock,
                 keys: [keys.instance("odd-1"), keys.context("odd-1"), keys.outputs("odd-1"), keys.events("odd-1"), keys.ready(p), keys.leases(p), keys.wakeChannel(p)],
-                arguments: ["odd-1", "1", "1", "100", "1000", "1000", "continue", "", "", "", "1", "", "", "", "x", "a", "1", "0"])
+                arguments: ["odd-1", "1", "1", "100", "1000", "1000", "continue", "0", "", "1", "", "", "", "x", "a", "1", "0"])
             #expect(commit.description.contains("INVALID"), "\(commit)")
             // create_instance: more context pairs declared than arguments.
             let create = try await api.redis.run(

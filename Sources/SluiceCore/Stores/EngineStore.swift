@@ -26,11 +26,12 @@ public struct EngineStore: StorageBacked {
     /// pipelined round trip (two when expired leases are re-queued).
     public func due(nowMilliseconds: Int64, limit: Int) async throws -> Scan {
         let now = String(nowMilliseconds)
+        // One command per queue: the head of each zset in due order, one more than the batch, so
+        // that the first entry not due yet (if within it) gives the next due time. A queue with
+        // more due than that fills the batch, and the caller scans again at once.
         let commands = keys.allPartitions.flatMap { p in
-            [RedisCommand("ZRANGEBYSCORE", [.init(keys.ready(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)]),
-             RedisCommand("ZRANGEBYSCORE", [.init(keys.leases(p)), "-inf", .init(now), "LIMIT", "0", .init(limit)]),
-             RedisCommand("ZRANGEBYSCORE", [.init(keys.ready(p)), .init("(" + now), "+inf", "WITHSCORES", "LIMIT", "0", "1"]),
-             RedisCommand("ZRANGEBYSCORE", [.init(keys.leases(p)), .init("(" + now), "+inf", "WITHSCORES", "LIMIT", "0", "1"])]
+            [RedisCommand("ZRANGEBYSCORE", [.init(keys.ready(p)), "-inf", "+inf", "WITHSCORES", "LIMIT", "0", .init(limit + 1)]),
+             RedisCommand("ZRANGEBYSCORE", [.init(keys.leases(p)), "-inf", "+inf", "WITHSCORES", "LIMIT", "0", .init(limit + 1)])]
         }
         let replies = try await redis.pipeline(commands)
         var ready: [String] = []
@@ -38,13 +39,16 @@ public struct EngineStore: StorageBacked {
         var next: Int64?
         for (index, reply) in replies.enumerated() {
             let values = try reply.throwingServerError().array ?? []
-            switch index % 4 {
-            case 0: ready += values.compactMap { $0.string }
-            case 1: expired += values.compactMap { $0.string }.map { (index / 4, $0) }
-            default:
-                if values.count == 2, let score = RedisScore.int64(values[1].string) {
+            var taken = 0
+            for pair in stride(from: 0, to: values.count - 1, by: 2) {
+                guard let id = values[pair].string, let score = RedisScore.int64(values[pair + 1].string) else { continue }
+                if score > nowMilliseconds {
                     next = min(next ?? score, score)
+                    break
                 }
+                guard taken < limit else { break }
+                taken += 1
+                if index % 2 == 0 { ready.append(id) } else { expired.append((index / 2, id)) }
             }
         }
         if !expired.isEmpty {
@@ -115,7 +119,10 @@ public struct EngineStore: StorageBacked {
 
     public struct Commit: Sendable {
         public var mode: CommitMode
-        public var output: (block: String, value: JSONValue)?
+        /// The outputs to record, in the order the blocks produced them: usually the block's
+        /// own; several when built-in steps without side effects ran one after another
+        /// (`contextPatch` is then their patches merged in order).
+        public var outputs: [(block: String, value: JSONValue)]
         public var contextPatch: [String: JSONValue] = [:]
         public var nextIndex: Int
         public var nextBlock: String?
@@ -124,8 +131,13 @@ public struct EngineStore: StorageBacked {
 
         public init(mode: CommitMode, output: (block: String, value: JSONValue)? = nil, contextPatch: [String: JSONValue] = [:],
                     nextIndex: Int, nextBlock: String?, due: Int64 = 0, error: JSONValue? = nil) {
+            self.init(mode: mode, outputs: output.map { [$0] } ?? [], contextPatch: contextPatch, nextIndex: nextIndex, nextBlock: nextBlock, due: due, error: error)
+        }
+
+        public init(mode: CommitMode, outputs: [(block: String, value: JSONValue)], contextPatch: [String: JSONValue] = [:],
+                    nextIndex: Int, nextBlock: String?, due: Int64 = 0, error: JSONValue? = nil) {
             self.mode = mode
-            self.output = output
+            self.outputs = outputs
             self.contextPatch = contextPatch
             self.nextIndex = nextIndex
             self.nextBlock = nextBlock
@@ -138,13 +150,18 @@ public struct EngineStore: StorageBacked {
     public func commit(_ id: String, epoch: Int, _ commit: Commit, nowMilliseconds: Int64, leaseMilliseconds: Int) async throws -> InstanceState {
         let p = keys.partition(of: id)
         let patch = RedisArgument.fieldPairs(commit.contextPatch)
-        let arguments: [RedisArgument] = [
+        var arguments: [RedisArgument] = [
             .init(id), .init(epoch), .init(String(nowMilliseconds)), .init(streamMaxLength), .init(retentionMilliseconds),
-            .init(leaseMilliseconds), .init(commit.mode.rawValue), .init(commit.output?.block ?? ""),
-            .init(bytes: commit.output?.value.encoded() ?? []), .init(Clock.rfc3339(milliseconds: nowMilliseconds)),
-            .init(commit.nextIndex), .init(commit.nextBlock ?? ""), .init(String(commit.due)),
-            .init(bytes: commit.error?.encoded() ?? []), .init(patch.count / 2),
-        ] + patch
+            .init(leaseMilliseconds), .init(commit.mode.rawValue), .init(commit.outputs.count), .init(Clock.rfc3339(milliseconds: nowMilliseconds)),
+            .init(commit.nextIndex), .init(commit.nextBlock ?? ""), .init(String(commit.due)), .init(bytes: commit.error?.encoded() ?? []),
+        ]
+        arguments.reserveCapacity(arguments.count + 2 * commit.outputs.count + 1 + patch.count)
+        for output in commit.outputs {
+            arguments.append(.init(output.block))
+            arguments.append(.init(bytes: output.value.encoded()))
+        }
+        arguments.append(.init(patch.count / 2))
+        arguments += patch
         let reply = try await storage.runDeclaring(
             LuaScripts.commitBlock, instance: id,
             keys: [keys.instance(id), keys.context(id), keys.outputs(id), keys.events(id), keys.ready(p), keys.leases(p),
