@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BINARY="$(swift build --show-bin-path)/sluice"
 [[ -x "$BINARY" ]] || { echo "cost-check: $BINARY not built (swift build first)" >&2; exit 2; }
-export BINARY REQUESTS="${REQUESTS:-20}" WARMUP="${WARMUP:-5}"
+# Every route; not engine-s6 (its idle scans follow wall-clock time: not a stable check).
+export BINARY REQUESTS="${REQUESTS:-20}" WARMUP="${WARMUP:-5}" \
+    ROUTES="${ROUTES:-floor readyz get-instance checkpoint-latest checkpoint-list-100 approvals-page-50 save-checkpoint-1k create-instance decide-gate}"
 if [[ "${1:-}" == --write ]]; then
     exec bench/cost --write-baseline bench/cost-baseline-debug.json
 fi

@@ -107,6 +107,12 @@ import Testing
                 keys: [keys.instance("odd-1"), keys.context("odd-1"), keys.outputs("odd-1"), keys.events("odd-1"), keys.ready(p), keys.leases(p), keys.wakeChannel(p)],
                 arguments: ["odd-1", "1", "1", "100", "1000", "1000", "continue", "0", "", "1", "", "", "", "x", "a", "1", "0"])
             #expect(commit.description.contains("INVALID"), "\(commit)")
+            // commit_block: more outputs declared than given.
+            let outputs = try await api.redis.run(
+                LuaScripts.commitBlock,
+                keys: [keys.instance("odd-1"), keys.context("odd-1"), keys.outputs("odd-1"), keys.events("odd-1"), keys.ready(p), keys.leases(p), keys.wakeChannel(p)],
+                arguments: ["odd-1", "1", "1", "100", "1000", "1000", "continue", "9", "", "1", "", "", "", "a", "{}", "0", "0"])
+            #expect(outputs.description.contains("INVALID"), "\(outputs)")
             // create_instance: more context pairs declared than arguments.
             let create = try await api.redis.run(
                 LuaScripts.createInstance,
