@@ -65,19 +65,29 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .active = machine.state else { return }
         do {
-            try reader.feed(unwrapInboundIn(data))
-            while let reply = try reader.next() {
-                if let push = pushMessage(reply) {
-                    onPush?(push)
-                    continue
+            // Fed in slices, each drained before the next: after every reply hiredis moves the
+            // unread rest of its buffer to the front (`sdsrange` once 1 KiB is consumed), so a
+            // 100 KiB read of 64 pipelined replies moved megabytes (a quarter of the instructions
+            // of GET /approvals in callgrind). A slice bounds each move.
+            var buffer = unwrapInboundIn(data)
+            while let slice = buffer.readSlice(length: min(buffer.readableBytes, Self.feedSlice)), slice.readableBytes > 0 {
+                try reader.feed(slice)
+                while let reply = try reader.next() {
+                    if let push = pushMessage(reply) {
+                        onPush?(push)
+                        continue
+                    }
+                    perform(machine.received(reply), context: context)
+                    guard case .active = machine.state else { return }
                 }
-                perform(machine.received(reply), context: context)
-                guard case .active = machine.state else { return }
             }
         } catch {
             perform(machine.readFailed(error as? RedisClientError ?? .init(.protocolError, "\(error)")), context: context)
         }
     }
+
+    /// Bytes handed to hiredis at a time (see `channelRead`).
+    static let feedSlice = 4096
 
     func channelInactive(context: ChannelHandlerContext) {
         perform(machine.close(RedisClientError(.connectionClosed, "connection to redis closed")), context: nil)
