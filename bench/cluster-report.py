@@ -14,15 +14,16 @@ SCENARIOS = {
     "S1": {"name": "S1-decide", "unit": "decisions_per_second", "throughput": lambda r: r["decisions_rps"],
            "latency_of": "POST /instances/{id}/signals (a decision)",
            "p50": lambda r: r.get("p50_ms"), "p99": lambda r: r.get("p99_ms"),
-           "errors": lambda r: r["non_2xx"] + r["socket_errors"]},
+           "errors": lambda r: r["non_2xx"] + r["socket_errors"], "sluice_cpu": lambda r: r["cpu_seconds"]["sluice"]},
     "S2": {"name": "S2-save", "unit": "saves_per_second", "throughput": lambda r: r["saves_per_second"],
            "latency_of": "POST /instances/{id}/checkpoints (1 KiB)",
            "p50": lambda r: wrk_ms(r["latency"]["save_p50"]), "p99": lambda r: wrk_ms(r["latency"]["save_p99"]),
-           "errors": lambda r: r["save_errors"]},
+           "errors": lambda r: r["save_errors"], "sluice_cpu": lambda r: r["cpu_seconds"]["saves"]["sluice"]},
     "S6": {"name": "S6-engine", "unit": "instances_per_second", "throughput": lambda r: r["instances_per_second"],
            "latency_of": "POST /instances (the create; completion is asynchronous)",
            "p50": lambda r: r.get("create_p50_ms"), "p99": lambda r: r.get("create_p99_ms"),
-           "errors": lambda r: r["create_errors"] + r["instances"] - r["completed"]},
+           "errors": lambda r: r["create_errors"] + r["instances"] - r["completed"],
+           "sluice_cpu": lambda r: r["cpu_seconds"]["sluice"]},
 }
 
 
@@ -47,6 +48,8 @@ def line(scenario, topology, result, single):
         "http_floor_rps": result["http_floor_rps"],
         "latency_of": spec["latency_of"], "p50_ms": spec["p50"](result), "p99_ms": spec["p99"](result),
         "errors": spec["errors"](result), "pass": result["pass"],
+        # CPU of the sluice process per operation (HTTP, engine, Redis client), over the same run.
+        "sluice_cpu_us_per_op": round(1e6 * spec["sluice_cpu"](result) / redis["ops"], 1) if redis["ops"] else None,
         "redis_commands_per_op": redis["commands_per_op"],
         "redis_cpu_us_per_op": round(sum(n["cpu_us_per_op"] for n in primaries), 1),
         "busiest_primary_share": redis["busiest_primary_share"],
