@@ -46,6 +46,8 @@ def line(scenario, topology, result, single):
         "metric": spec["unit"], "throughput": throughput,
         "ratio_to_single": round(throughput / spec["throughput"](single), 3) if spec["throughput"](single) else None,
         "http_floor_rps": result["http_floor_rps"],
+        # Against the same run's hello-world route: less sensitive to what else the machine does.
+        "x_floor": round(throughput / result["http_floor_rps"], 3) if result["http_floor_rps"] else None,
         "latency_of": spec["latency_of"], "p50_ms": spec["p50"](result), "p99_ms": spec["p99"](result),
         "errors": spec["errors"](result), "pass": result["pass"],
         # CPU of the sluice process per operation (HTTP, engine, Redis client), over the same run.
