@@ -38,7 +38,8 @@ test: deps
 	Tests/browser/run.sh $(BIN)/sluice
 	scripts/cost-check.sh
 
-# Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server.
+# Benchmarks also need wrk (bench/engine); redis-benchmark comes with redis-server, redis-cli
+# (bench/cluster's `--cluster create`) with redis-tools.
 bench:
 	@scripts/install-deps.sh $(PACKAGES) wrk python3 valgrind gcc binutils
 	bench/redis-client
@@ -48,6 +49,7 @@ bench:
 	bench/sse
 	bench/checkpoints
 	bench/approvals
+	bench/cluster
 
 # schemathesis against `sluice serve` with openapi.yaml, then `sluice check`: FUZZ=short
 # (default, bounded) or FUZZ=long. See README → Fuzzing. Needs python3 (venv in .build-fuzz/).
