@@ -44,6 +44,37 @@ import Testing
         }
     }
 
+    /// The server closes a stream's connection when the stream ends, so the response says so: a
+    /// proxy that pooled it (nginx's upstream keepalive) would send its next request on a
+    /// connection being closed, and a POST sent that way fails with 502.
+    @Test func aStreamResponseSaysConnectionCloseAndTheServerCloses() async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true, live: true) { client in
+            let port = try #require(client.port)
+            try await client.post("/sequences", Self.threeSteps)
+            try await client.post("/instances", ["sequence_id": "three", "id": "sse-close"])
+            _ = try await api.waitFor(client, "sse-close", state: "completed")
+            let auth = TestAuth.headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+            // A keep-alive request (HTTP/1.1, no Connection header), as nginx sends it upstream.
+            let answer = await SlowReaderTests.blocking {
+                guard let socket = try? SlowReaderTests.SlowSocket(port: port) else { return "no connection" }
+                socket.widen()
+                socket.send("GET /instances/sse-close/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\(auth)\r\n")
+                var text = ""
+                let deadline = Date().addingTimeInterval(20)
+                while Date() < deadline {
+                    guard let part = socket.receive(65536) else { return text + "<closed>" }
+                    text += part
+                }
+                return text
+            }
+            let head = answer.components(separatedBy: "\r\n\r\n").first?.lowercased() ?? ""
+            #expect(head.contains("\r\nconnection: close"))
+            #expect(answer.contains("event: done"))
+            #expect(answer.hasSuffix("<closed>"))
+        }
+    }
+
     @Test func liveEventsArriveWhileRunningAndWakeUpsBeatThePollInterval() async throws {
         let api = try await TestAPI.make()
         try await api.run(engine: true, live: true) { client in

@@ -17,7 +17,7 @@ SCENARIOS = {
     "r2": (r2_redis_restart, "R2 Redis restart under mixed load"),
     "r3": (r3_sweepers_escalate_once, "R3 2 sweepers, gates due together: one escalation each"),
     "r7": (r7_leases, "R7 worker and runner kill -9"),
-    "rolling": (rolling_restart, "Rolling restart of the API nodes under load"),
+    "rolling": (rolling_restart, "Rolling restart of the API nodes under load (deploy/fleet restart: out of nginx, SIGTERM, back)"),
     "stall": (stall_fenced, "Stall: SIGSTOP a runner past its lease, SIGCONT -> fenced"),
 }
 

@@ -14,6 +14,7 @@ import urllib.parse
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FLEET = os.path.join(ROOT, "deploy", "fleet")
 PORT = int(os.environ.get("FLEET_PORT", "18080"))
+FLEET_DIR = os.environ.get("FLEET_DIR", os.path.join(ROOT, ".fleet"))
 NGINX = ("127.0.0.1", PORT)
 API_NODES = {f"api{n}": ("127.0.0.1", PORT + n) for n in (1, 2, 3)}
 LEASE_MS = int(os.environ.get("SLUICE_TASK_LEASE_MS", "3000"))
@@ -124,6 +125,29 @@ def ensure_fleet():
     for member in ["redis", *API_NODES, "run1", "run2", "sweep1", "sweep2", "nginx"]:
         if member_pid(member) is None:
             fleet("start", member)
+
+
+class NginxErrorLog:
+    """What nginx logged about its upstreams from now on: counts per kind of error, by method."""
+    KINDS = {"reset": "Connection reset by peer", "closed": "upstream prematurely closed",
+             "refused": "Connection refused"}
+
+    def __init__(self):
+        self.path = os.path.join(FLEET_DIR, "nginx-error.log")
+        self.offset = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def counts(self):
+        counts = {}
+        with open(self.path, "rb") as log:
+            log.seek(self.offset)
+            for line in log.read().decode(errors="replace").splitlines():
+                if "[error]" not in line or "upstream" not in line:
+                    continue
+                kind = next((k for k, text in self.KINDS.items() if text in line), "other")
+                method = line.split('request: "', 1)[1].split(" ", 1)[0] if 'request: "' in line else "?"
+                key = f"{kind} {method}"
+                counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))
 
 
 def metric(address, name):
@@ -242,3 +266,8 @@ def report(name, passed, **figures):
     RESULTS.append(passed)
     line = json.dumps({"scenario": name, "result": "PASS" if passed else "FAIL", **figures}, separators=(",", ":"))
     print(line, flush=True)
+
+
+def note(name, **figures):
+    """A measurement printed for the record, not a pass/fail result."""
+    print(json.dumps({"scenario": name, "result": "INFO", **figures}, separators=(",", ":")), flush=True)

@@ -1,12 +1,19 @@
 """Rolling restart: SIGTERM each API node in turn (then start it again) under load through nginx:
-creates, reads, decisions, checkpoints and SSE streams. Zero failed requests seen by the clients,
-zero lost events (every stream gets each event exactly once, in order)."""
+creates, reads, decisions, checkpoints and SSE streams.
+
+Pass/fail: the procedure of `deploy/fleet restart` (the node out of nginx's upstream list first,
+SIGTERM once nginx has nothing in flight on it, back in once ready): zero failed requests seen by
+the clients, zero lost events (every stream gets each event exactly once, in order).
+
+For the record (INFO, not pass/fail): the same load and the same SIGTERMs without the balancer
+step. nginx's health checks are passive, so a request it sends on a pooled connection as the
+stopping node closes it is reset, and nginx does not re-send a POST it already sent (502)."""
 import itertools
 import threading
 import time
 
-from harness import (API_NODES, StreamReader, compare_streams, fleet, get, post, put_sequence, report,
-                     wait_terminal)
+from harness import (API_NODES, NginxErrorLog, StreamReader, compare_streams, fleet, get, note, post, put_sequence,
+                     report, wait_terminal)
 
 GATE = {"id": "faults-roll-gate", "name": "rolling gate", "blocks": [
     {"id": "review", "type": "human_input", "prompt": "ok?", "store_as": "decision",
@@ -16,15 +23,24 @@ STREAMED = {"id": "faults-roll-stream", "name": "rolling stream", "blocks": [
     {"id": f"s{n}", "type": "step", "handler": "sleep", "params": {"ms": 300}} for n in range(12)]}
 
 
-def run(tag):
-    put_sequence(GATE)
-    put_sequence(STREAMED)
+def restart_out_of_balancer(node):
+    fleet("restart", node)
+
+
+def restart_sigterm_only(node):
+    fleet("stop", node)
+    fleet("start", node)
+
+
+def under_load(tag, restart):
+    """The mixed load through nginx while `restart` is applied to each API node in turn."""
     stop = threading.Event()
     lock = threading.Lock()
     answers = []           # (what, status)
     created = []
     readers = []
     counter = itertools.count()
+    errors = NginxErrorLog()
 
     def record(what, response):
         with lock:
@@ -77,10 +93,8 @@ def run(tag):
     restarts = {}
     for node in API_NODES:
         began = time.monotonic()
-        fleet("stop", node)
-        stopped = time.monotonic() - began
-        fleet("start", node)
-        restarts[node] = {"stop_s": round(stopped, 2), "back_s": round(time.monotonic() - began, 2)}
+        restart(node)
+        restarts[node] = round(time.monotonic() - began, 2)
         time.sleep(1.0)
     rolled_s = time.monotonic() - started
     time.sleep(1.0)
@@ -92,12 +106,36 @@ def run(tag):
     wait_terminal([r.instance_id for r in streams], 90)
     for reader in streams:
         reader.join(timeout=30)
-    mismatched = compare_streams(streams, API_NODES["api1"])
-    unfinished = sum(1 for r in streams if not r.finished)
     failed = [a for a in answers if not 200 <= a[1] < 300]
-    reconnected = sum(1 for r in streams if r.connections > 1)
-    passed = not failed and not mismatched and unfinished == 0 and reconnected > 0
-    report("Rolling restart of the API nodes under load", passed, requests=len(answers), failed_requests=len(failed),
-           failures=[(w, s, b.decode(errors="replace")) for w, s, b in failed[:3]], streams=len(streams),
-           streams_reconnected=reconnected, stream_mismatches=len(mismatched), streams_unfinished=unfinished,
-           restarts=restarts, rolled_s=round(rolled_s, 1))
+    return {
+        "requests": len(answers),
+        "failed": failed,
+        "streams": streams,
+        "mismatched": compare_streams(streams, API_NODES["api1"]),
+        "unfinished": sum(1 for r in streams if not r.finished),
+        "reconnected": sum(1 for r in streams if r.connections > 1),
+        "restart_s": restarts,
+        "rolled_s": round(rolled_s, 1),
+        "upstream_errors": errors.counts(),
+    }
+
+
+def figures(result):
+    return {"requests": result["requests"], "failed_requests": len(result["failed"]),
+            "failures": [(w, s, b.decode(errors="replace")[:80]) for w, s, b in result["failed"][:3]],
+            "streams": len(result["streams"]), "streams_reconnected": result["reconnected"],
+            "stream_mismatches": len(result["mismatched"]), "streams_unfinished": result["unfinished"],
+            "restart_s": result["restart_s"], "rolled_s": result["rolled_s"],
+            "nginx_upstream_errors": result["upstream_errors"]}
+
+
+def run(tag):
+    put_sequence(GATE)
+    put_sequence(STREAMED)
+    result = under_load(tag, restart_out_of_balancer)
+    passed = (not result["failed"] and not result["mismatched"] and result["unfinished"] == 0
+              and result["reconnected"] > 0)
+    report("Rolling restart of the API nodes under load (deploy/fleet restart: out of nginx, SIGTERM, back)",
+           passed, **figures(result))
+    measured = under_load(f"{tag}t", restart_sigterm_only)
+    note("Rolling restart, SIGTERM only (no balancer step): what clients see without it", **figures(measured))

@@ -21,7 +21,13 @@ struct SSEStep: Sendable {
 /// with a `retry:` hint, so the client reconnects (to another process, with `Last-Event-ID`)
 /// instead of holding the shutdown up.
 enum SSEStream {
-    static let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no"]
+    /// `Connection: close`: the server closes the connection when a stream ends (watching for the
+    /// client to leave consumes the connection's inbound side), so it must not be pooled. Without
+    /// it nginx put the connection back in its upstream keepalive pool and sent the next request
+    /// on it as it closed: 502 for a POST ("upstream prematurely closed connection").
+    static let headers: HTTPFields = [
+        .contentType: "text/event-stream", .cacheControl: "no-cache", SSEHeaders.accelBuffering: "no", .connection: "close",
+    ]
     /// The reconnection delay a stream ended by a shutdown asks its client for (SSE `retry:`).
     static let shutdownRetryMilliseconds = 1000
     static let shutdownText = ": server shutting down, reconnect\nretry: \(shutdownRetryMilliseconds)\n\n"
