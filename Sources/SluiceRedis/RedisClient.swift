@@ -156,13 +156,25 @@ final class NodePool: Sendable {
         self.slots = (0..<max(1, configuration.poolSize)).map { _ in ConnectionSlot() }
     }
 
-    /// A live connection from the pool, round robin, connecting first when needed.
+    /// A live connection from the pool, round robin, connecting first when needed. While the
+    /// slot whose turn it is reconnects (or waits to, after a failed connect), a live connection
+    /// of another slot serves: after a Redis restart the slots come back one by one, and a
+    /// process that answers `/readyz` again must not fail the next request because it landed on
+    /// a slot still backing off (`make faults` R2 saw 406 such 503s in the second after Redis was
+    /// back).
     func connection() async throws -> RedisConnection {
         let index = nextSlot.withLockedValue { value in
             defer { value = (value + 1) % slots.count }
             return value
         }
-        return try await slots[index].connection(pool: self)
+        do {
+            return try await slots[index].connection(pool: self)
+        } catch let error as RedisClientError where error.isConnectivity {
+            for offset in 1..<slots.count {
+                if let live = slots[(index + offset) % slots.count].live { return live }
+            }
+            throw error
+        }
     }
 
     func shutdown() {
@@ -188,6 +200,14 @@ final class ConnectionSlot: Sendable {
     }
 
     private let state = NIOLockedValueBox(State.idle(failures: 0))
+
+    /// The slot's connection when it is connected and open; nil otherwise (nothing is started).
+    var live: RedisConnection? {
+        state.withLockedValue { state in
+            if case .connected(let connection) = state, connection.isActive { return connection }
+            return nil
+        }
+    }
 
     func connection(pool client: NodePool) async throws -> RedisConnection {
         let loop = client.group.any()

@@ -39,6 +39,32 @@ import Testing
         #expect(ContinuousClock.now - restartedAt < .seconds(3))  // backoff is capped at 1 s
     }
 
+    /// After a restart the pool's slots reconnect one by one, each when its backoff ends; a
+    /// command whose slot is still backing off is served by a slot already back.
+    @Test func aSlotStillBackingOffIsCoveredByALiveOne() async throws {
+        let server = try await TestRedis.start()
+        var configuration = server.clientConfiguration
+        configuration.poolSize = 2
+        configuration.minBackoff = .seconds(4)
+        configuration.maxBackoff = .seconds(4)
+        let client = RedisClient(configuration: configuration)
+        defer { client.shutdown() }
+        await server.kill()
+        let killed = ContinuousClock.now
+        // Slot 0 fails now (backs off until +4 s), slot 1 two seconds later (until +6 s).
+        await #expect(throws: RedisClientError.self) { try await client.send(RedisCommand("PING")) }
+        try await Task.sleep(until: killed + .seconds(2))
+        await #expect(throws: RedisClientError.self) { try await client.send(RedisCommand("PING")) }
+        try await server.start()
+        // Slot 0's backoff has ended, slot 1's has not.
+        try await Task.sleep(until: killed + .milliseconds(4500))
+        #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))  // slot 0 reconnects
+        for _ in 0..<4 {  // slots 1, 0, 1, 0: slot 1's turns are served by slot 0's connection
+            #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
+        }
+        #expect(ContinuousClock.now < killed + .seconds(6), "slot 1 was still backing off")
+    }
+
     @Test func commandTimeoutFiresAndClosesTheConnection() async throws {
         let server = try await TestRedis.shared()
         var configuration = server.clientConfiguration
