@@ -295,13 +295,19 @@ public final class Runner: Service, Sendable {
                 let now = Clock.nowMilliseconds()
                 switch outcome {
                 case .output(let value, let patch):
-                    if let problem = oversize(value, patch: patch, context: instance.context) {
+                    let size: Int
+                    switch measured(value, patch: patch, context: instance.context) {
+                    case .success(let bytes):
+                        size = bytes
+                    case .failure(let error):
                         // Not retried: the same step would produce as much again.
+                        var problem = "\(error)"
+                        if case .tooLarge(let text) = error { problem = text }
                         return try await fail(index, block.id, .object(["error": .string("block \(block.id): \(problem)"), "block_id": .string(block.id)]))
                     }
                     if deferrable {
                         pending.outputs.append((block.id, value))
-                        pending.bytes += value.encoded().count
+                        pending.bytes += size
                         for (key, value) in patch { pending.patch[key] = value }
                         pending.advanced = true
                     } else {
@@ -368,22 +374,19 @@ public final class Runner: Service, Sendable {
         }
     }
 
-    /// Why a built-in step's output or context patch cannot be stored (over the context limit,
-    /// checked on the merged context), nil when it can.
-    func oversize(_ output: JSONValue, patch: [String: JSONValue], context: JSONValue) -> String? {
+    /// The output's JSON size when it and the context patched by the step can be stored; why
+    /// not (over the context limit, checked on the merged context) otherwise.
+    func measured(_ output: JSONValue, patch: [String: JSONValue], context: JSONValue) -> Result<Int, SluiceError> {
         let limits = engine.storage.limits
-        var checks = [("output", output)]
-        if !patch.isEmpty {
-            var merged = context.objectValue ?? [:]
-            for (key, value) in patch { merged[key] = value }
-            checks.append(("the context", .object(merged)))
-        }
-        for (what, value) in checks {
-            if case .failure(.tooLarge(let message)) = Result(catching: { () throws(SluiceError) in try limits.checkContextSized(value, what) }) {
-                return message
+        return Result(catching: { () throws(SluiceError) -> Int in
+            let size = try limits.checkContextSized(output, "output")
+            if !patch.isEmpty {
+                var merged = context.objectValue ?? [:]
+                for (key, value) in patch { merged[key] = value }
+                try limits.checkContextSized(.object(merged), "the context")
             }
-        }
-        return nil
+            return size
+        })
     }
 
     /// Hands the instance back to the ready queue, due now (a stopping runner).

@@ -108,6 +108,20 @@ def wait_terminal(ids, seconds):
 
 # --- the fleet ---------------------------------------------------------------------------------
 
+def start_held_step(server, sequence_id, name, instance_id, after=()):
+    """Posts a sequence whose first step calls `server` (a StepServer, which holds the call until
+    let go) followed by the blocks `after`, starts `instance_id` on it and waits for a runner of
+    the fleet to make the call; returns that runner's fleet member name."""
+    put_sequence({"id": sequence_id, "name": name, "blocks": [
+        {"id": "call", "type": "step", "handler": "http_request", "retry": {"max_attempts": 3},
+         "params": {"url": server.url(), "timeout_ms": 60000}}, *after]})
+    must(post("/instances", {"sequence_id": sequence_id, "id": instance_id}), "POST /instances")
+    calls = server.wait_calls(instance_id, 1, 30)
+    if not calls or calls[0][0] is None:
+        raise ScenarioError(f"no runner of the fleet called the step (calls: {calls})")
+    return calls[0][0]
+
+
 def fleet(*arguments, check=True):
     result = subprocess.run([FLEET, *arguments], capture_output=True, text=True, timeout=120)
     if check and result.returncode != 0:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from harness import LEASE_MS, ScenarioError, fleet, get, must, post, put_sequence, report, wait_for
+from harness import LEASE_MS, ScenarioError, fleet, start_held_step, get, must, post, put_sequence, report, wait_for
 from step_server import StepServer
 
 HANDLER = "faults-r7-work"
@@ -56,15 +56,8 @@ def worker_killed(tag):
 
 
 def runner_killed(tag, server):
-    put_sequence({"id": "faults-r7-runner", "name": "R7 runner", "blocks": [
-        {"id": "call", "type": "step", "handler": "http_request", "retry": {"max_attempts": 3},
-         "params": {"url": server.url(), "timeout_ms": 60000}}]})
     instance_id = f"r7-{tag}-runner"
-    must(post("/instances", {"sequence_id": "faults-r7-runner", "id": instance_id}), "POST /instances")
-    calls = server.wait_calls(instance_id, 1, 30)
-    if not calls or calls[0][0] is None:
-        raise ScenarioError(f"no runner of the fleet called the step (calls: {calls})")
-    victim = calls[0][0]
+    victim = start_held_step(server, "faults-r7-runner", "R7 runner", instance_id)
     fleet("kill", victim)
     killed_at = time.monotonic()
     calls = server.wait_calls(instance_id, 2, LEASE_MS / 1000 * 4 + 10)

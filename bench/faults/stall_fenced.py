@@ -4,23 +4,16 @@ lease, the other runner takes the instance over and finishes it, then the stoppe
 second runner's, recorded once; the instance completed once."""
 import time
 
-from harness import LEASE_MS, ScenarioError, StreamReader, fleet, get, must, post, put_sequence, report, wait_for
+from harness import LEASE_MS, StreamReader, fleet, start_held_step, get, report, wait_for
 from step_server import StepServer
 
 
 def run(tag):
     server = StepServer()
     try:
-        put_sequence({"id": "faults-stall", "name": "stall", "blocks": [
-            {"id": "call", "type": "step", "handler": "http_request", "retry": {"max_attempts": 3},
-             "params": {"url": server.url(), "timeout_ms": 60000}},
-            {"id": "after", "type": "step", "handler": "noop"}]})
         instance_id = f"stall-{tag}"
-        must(post("/instances", {"sequence_id": "faults-stall", "id": instance_id}), "POST /instances")
-        calls = server.wait_calls(instance_id, 1, 30)
-        if not calls or calls[0][0] is None:
-            raise ScenarioError(f"no runner of the fleet called the step (calls: {calls})")
-        stalled = calls[0][0]
+        stalled = start_held_step(server, "faults-stall", "stall", instance_id,
+                                  after=[{"id": "after", "type": "step", "handler": "noop"}])
         fleet("pause", stalled)
         paused_at = time.monotonic()
         try:

@@ -31,10 +31,13 @@ public struct Limits: Sendable, Equatable {
 
     /// 413 (`SluiceError.tooLarge`) naming the value and its limit when `value` encodes to more
     /// than `SLUICE_CONTEXT_MAX_BYTES`.
-    public func checkContextSized(_ value: JSONValue, _ what: String) throws(SluiceError) {
+    /// The value's JSON size in bytes, when within the limit.
+    @discardableResult
+    public func checkContextSized(_ value: JSONValue, _ what: String) throws(SluiceError) -> Int {
         let size = value.encoded().count
         guard size <= contextBytes else {
             throw .tooLarge("\(what) is \(size) bytes; the limit is \(contextBytes) (SLUICE_CONTEXT_MAX_BYTES)")
         }
+        return size
     }
 }

@@ -31,18 +31,18 @@ struct InstancesController {
         // The latest version this process holds is used as is, and the creating script checks it
         // is still the latest (one round trip); otherwise, or when it is not, it is read first.
         if instances.checksLatest, let cached = sequences.cachedLatest(input.sequenceId),
-           case .done(let created, let state) = try await create(id: id, input, sequence: cached, checkLatest: true, context: context) {
+           case .done(let created, let state) = try await insert(id: id, input, sequence: cached, checkLatest: true, context: context) {
             return Self.created(id: id, created: created, state: state)
         }
         guard let sequence = try await sequences.get(input.sequenceId) else { throw APIError.notFound("sequence not found") }
-        switch try await create(id: id, input, sequence: sequence, checkLatest: false, context: context) {
+        switch try await insert(id: id, input, sequence: sequence, checkLatest: false, context: context) {
         case .done(let created, let state): return Self.created(id: id, created: created, state: state)
         case .staleSequence: throw RedisClientError(.unexpectedReply, "create_instance checked a version it was not asked to")
         }
     }
 
     /// Creates the instance from `sequence` (404 when another tenant's).
-    private func create(
+    private func insert(
         id: String, _ input: CreateInstanceRequest, sequence: SequenceStore.Stored, checkLatest: Bool, context: SluiceRequestContext
     ) async throws -> InstanceStore.Created {
         guard input.tenantId == nil || sequence.definition.tenantId == nil || sequence.definition.tenantId == input.tenantId else {
