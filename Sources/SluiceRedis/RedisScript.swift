@@ -48,13 +48,36 @@ extension RedisClient {
     /// Runs `script` once per entry of `calls`, pipelined (one round trip; per node in cluster
     /// mode); entries answered NOSCRIPT are re-sent with EVAL. Replies in order; error replies stay.
     public func runAll(_ script: RedisScript, _ calls: [(keys: [String], arguments: [RedisArgument])]) async throws -> [RedisReply] {
+        try await pipeline(calls.map { RedisCall.script(script, keys: $0.keys, arguments: $0.arguments) })
+    }
+
+    /// Plain commands and script calls in one pipeline (one round trip; per node in cluster mode);
+    /// script calls answered NOSCRIPT are re-sent with EVAL. Replies in order; error replies stay.
+    public func pipeline(_ calls: [RedisCall]) async throws -> [RedisReply] {
         guard !calls.isEmpty else { return [] }
-        var replies = try await pipeline(calls.map { script.command(keys: $0.keys, arguments: $0.arguments) })
+        var replies = try await pipeline(calls.map(\.command))
         let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false } }
-        if !missing.isEmpty {
-            let retried = try await pipeline(missing.map { script.evalCommand(keys: calls[$0].keys, arguments: calls[$0].arguments) })
-            for (index, reply) in zip(missing, retried) { replies[index] = reply }
+        let evals = missing.compactMap { index -> (Int, RedisCommand)? in
+            guard case .script(let script, let keys, let arguments) = calls[index] else { return nil }
+            return (index, script.evalCommand(keys: keys, arguments: arguments))
+        }
+        if !evals.isEmpty {
+            let retried = try await pipeline(evals.map(\.1))
+            for ((index, _), reply) in zip(evals, retried) { replies[index] = reply }
         }
         return replies
+    }
+}
+
+/// One entry of a pipeline that mixes plain commands and script calls.
+public enum RedisCall: Sendable {
+    case command(RedisCommand)
+    case script(RedisScript, keys: [String], arguments: [RedisArgument])
+
+    var command: RedisCommand {
+        switch self {
+        case .command(let command): return command
+        case .script(let script, let keys, let arguments): return script.command(keys: keys, arguments: arguments)
+        }
     }
 }

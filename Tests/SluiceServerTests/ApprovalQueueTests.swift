@@ -111,6 +111,62 @@ import Testing
         }
     }
 
+    /// A page's positions come a few per partition; a partition that holds more of the page than
+    /// that is read again, with its items, in the same second round trip as the other items. Here
+    /// most of the queue is in one partition of 64, so every first page needs that second look.
+    @Test func aPartitionHoldingMostOfAPageIsReadAgainWithinTwoRoundTrips() async throws {
+        let server = try await TestRedis.start()
+        // A runner opens the gates; the listing is then counted on an API without one, so that
+        // nothing else talks to Redis meanwhile.
+        let opener = try await TestAPI.make(server: server) { $0.partitions = 64 }
+        let keys = opener.keys
+        // 30 ids in partition 0, 10 spread elsewhere.
+        var crowded = (0...).lazy.map { "crowd-\($0)" }.filter { keys.partition(of: $0) == 0 }.makeIterator()
+        let ids = (0..<40).map { index in index % 4 == 3 ? "spread-\(index)" : crowded.next()! }
+        #expect(ids.filter { keys.partition(of: $0) == 0 }.count == 30)
+        try await opener.run(engine: true) { client in
+            try await client.post("/sequences", Self.gate("open", timeout: nil))
+            for id in ids {
+                #expect(try await client.post("/instances", ["sequence_id": "open", "id": .string(id)]).status == .created)
+                _ = try await opener.waitFor(client, id, state: "waiting")
+            }
+        }
+        let api = try await TestAPI.make(server: server) { $0.partitions = 64; $0.keyPrefix = opener.configuration.keyPrefix }
+        let counter = RedisClient(configuration: server.clientConfiguration)
+        defer { counter.shutdown() }
+        try await api.run { client in
+            let all = try await client.call(.get, "/approvals?limit=1000").json["items"]?.arrayValue ?? []
+            #expect(Set(all.compactMap { $0["instance_id"]?.stringValue }) == Set(ids))
+            for (a, b) in zip(all, all.dropFirst()) { #expect(Self.inOrder(a, b)) }
+            let crowdedOnPage = all.prefix(20).filter { keys.partition(of: $0["instance_id"]?.stringValue ?? "") == 0 }.count
+            #expect(crowdedOnPage > 3, "the premise: partition 0 holds more of the page than its first share")
+
+            // Cursor pages (approval_page after the cursor; this also loads the script, so the
+            // count below sees EVALSHA and no NOSCRIPT round trip).
+            var byCursor: [JSONValue] = []
+            var cursor: String? = nil
+            repeat {
+                let page = try await client.call(.get, "/approvals?limit=11" + (cursor.map { "&cursor=\($0)" } ?? "")).json
+                byCursor += page["items"]?.arrayValue ?? []
+                cursor = page["next_cursor"]?.stringValue
+            } while cursor != nil
+            #expect(byCursor == all)
+
+            // limit 20: each partition is first asked for 3 positions; partition 0 holds ~15 of the page.
+            let counts = try await RoundTripTests.count(counter, api: api.redis) {
+                let page = try await client.call(.get, "/approvals?limit=20").json
+                #expect(page["items"]?.arrayValue == Array(all.prefix(20)))
+                #expect(page["total"] == 40)
+            }
+            #expect(counts.roundTrips == 2, "GET /approvals: \(counts)")
+            #expect(counts.scriptCalls == 1, "only partition 0 is read again: \(counts)")
+            for offset in [5, 13, 30] {
+                let page = try await client.call(.get, "/approvals?limit=9&offset=\(offset)").json
+                #expect(page["items"]?.arrayValue == Array(all.dropFirst(offset).prefix(9)), "offset \(offset)")
+            }
+        }
+    }
+
     @Test func approvalsStreamShowsAddedRemovedAndEscalatedAndResumes() async throws {
         let api = try await TestAPI.make { $0.sweepIntervalMilliseconds = 100 }
         try await api.run(engine: true, live: true) { client in

@@ -7,12 +7,18 @@
 public struct KeySchema: Sendable, Equatable {
     public let prefix: String
     public let partitions: Int
+    /// `tag(p)` of every partition, made once: every key of every request starts with one, and
+    /// interpolating it each time was a visible share of a listing's instructions.
+    private let tags: [String]
 
     public init(prefix: String, partitions: Int) {
         precondition(partitions > 0, "partitions must be positive")
         self.prefix = prefix
         self.partitions = partitions
+        self.tags = (0..<partitions).map { "{\(prefix):\($0)}" }
     }
+
+    public static func == (lhs: KeySchema, rhs: KeySchema) -> Bool { lhs.prefix == rhs.prefix && lhs.partitions == rhs.partitions }
 
     /// `crc32(instanceId) mod partitions`.
     public func partition(of instanceId: String) -> Int {
@@ -22,7 +28,7 @@ public struct KeySchema: Sendable, Equatable {
     public var allPartitions: Range<Int> { 0..<partitions }
 
     /// The hash tag shared by every key of partition `p`.
-    public func tag(_ p: Int) -> String { "{\(prefix):\(p)}" }
+    public func tag(_ p: Int) -> String { tags.indices.contains(p) ? tags[p] : "{\(prefix):\(p)}" }
 
     // MARK: deployment-wide
 

@@ -149,7 +149,7 @@ public struct ApprovalStore: StorageBacked {
 
         public var text: String { "\(score)_\(id)" }
 
-        func precedes(_ other: Cursor) -> Bool { score != other.score ? score < other.score : Array(id.utf8).lexicographicallyPrecedes(Array(other.id.utf8)) }
+        func precedes(_ other: Cursor) -> Bool { score != other.score ? score < other.score : id.utf8.lexicographicallyPrecedes(other.id.utf8) }
     }
 
     public struct Query: Sendable {
@@ -176,67 +176,105 @@ public struct ApprovalStore: StorageBacked {
         public var next: Cursor?
     }
 
-    /// A page in queue order over every partition, at most two pipelined round trips.
+    /// A page in queue order over every partition, in two pipelined round trips: positions
+    /// first, then the page's items.
     ///
     /// Every partition could hold the whole page, but asking each for `offset + limit` entries
     /// makes a page cost P × limit entries whatever the queue's size. Instead each partition is
-    /// asked for a few (about twice its fair share) with their items. The `offset + limit`-th
-    /// smallest of those bounds the page: only a partition whose share was full *and* below that
-    /// bound can hold more of the page, and only those are asked again (up to the bound). Deep
-    /// offsets (more than `shallowDepth`) read positions first and the page's items second.
+    /// asked for a few positions (about twice its fair share, plus a margin). The
+    /// `offset + limit`-th smallest of those bounds the page: only a partition whose share was
+    /// full *and* below that bound can hold more of it. The second round trip reads the items of
+    /// the page's candidates and, from such a partition (rare: the margin makes it so), the rest
+    /// up to the bound with their items. Deep offsets (more than `shallowDepth`) ask every
+    /// partition for the whole depth, so no partition can hold more.
+    ///
+    /// Items travel once: the first round trip moves ids and scores only (a page of 50 over 64
+    /// partitions used to read 256 items of ~600 bytes to return 50; profile in issue 12's note).
+    /// A first page reads its positions with plain commands (ZCARD, ZRANGE), which cost Redis a
+    /// fraction of a script call; a page after a cursor needs `approval_page` for the ties.
     public func list(_ query: Query) async throws -> Page {
         let need = query.offset + query.limit
         let partitions = keys.partitions
         let shallow = need <= Self.shallowDepth
-        let share = shallow ? min(need, (2 * need + partitions - 1) / partitions + 2) : need
-        let first = try await pages(query, keys.allPartitions.map { ($0, query.cursor) }, count: share, withItems: shallow, upTo: nil)
-        var total = 0
-        var candidates: [Entry] = []
-        var full: [Int: Cursor] = [:]  // partitions that may hold more, with their last entry
-        for (p, part) in zip(keys.allPartitions, first) {
-            total += part.total
-            candidates += part.entries
-            if part.entries.count == share, let last = part.entries.last?.position { full[p] = last }
-        }
-        candidates.sort { $0.position.precedes($1.position) }
-        if shallow && !full.isEmpty {
-            let bound = candidates.count >= need ? candidates[need - 1].position : nil
-            // Entries after the bound cannot be on the page; a partition whose share ended at or
-            // after it has nothing more for this page.
-            let again = full.filter { bound == nil || $0.value.precedes(bound!) }.sorted { $0.key < $1.key }
-            if !again.isEmpty {
-                // Each asked partition continues after its own last entry, up to the bound.
-                let more = try await pages(query, again.map { ($0.key, $0.value) }, count: need, withItems: true, upTo: bound?.score)
-                candidates += more.flatMap(\.entries)
-                candidates.sort { $0.position.precedes($1.position) }
+        let share = shallow ? min(need, (2 * need + partitions - 1) / partitions + Self.shareMargin) : need
+        let first = try await positions(query, count: share)
+        let total = first.reduce(0) { $0 + $1.total }
+        let candidates = first.reduce(0) { $0 + $1.entries.count }
+        var top = Self.merged(first.map(\.entries), first: need)
+        let bound = need > 0 && top.count == need ? top[need - 1].position : nil
+        // Entries after the bound cannot be on the page; a partition whose share ended at or after
+        // it has nothing more for this page. With `share == need` none can have more.
+        var again: [(partition: Int, last: Cursor)] = []
+        if share < need {
+            for (p, part) in zip(keys.allPartitions, first) where part.entries.count == share {
+                if let last = part.entries.last?.position, bound.map(last.precedes) ?? true { again.append((p, last)) }
             }
         }
-        let page = Array(candidates.dropFirst(query.offset).prefix(query.limit))
-        guard !page.isEmpty else { return Page(items: [], total: total, next: nil) }
-        var items: [String: String] = [:]
-        for entry in page { if let item = entry.item { items[entry.position.id] = item } }
-        let missing = page.filter { $0.item == nil }
-        if !missing.isEmpty {
-            let byPartition = Dictionary(grouping: missing, by: { keys.partition(of: $0.position.id) })
-            let order = byPartition.keys.sorted()
-            let replies = try await redis.pipeline(order.map { p in
-                RedisCommand("HMGET", [RedisArgument(keys.approvalItems(p))] + byPartition[p]!.map { RedisArgument($0.position.id) })
-            })
-            for (p, reply) in zip(order, replies) {
-                for (entry, item) in zip(byPartition[p]!, try reply.throwingServerError().array ?? []) {
-                    if let text = item.string { items[entry.position.id] = text }
-                }
-            }
+        // Without a second look the page is known; with one, earlier candidates may move onto it.
+        let wanted = again.isEmpty ? min(query.offset, top.count)..<top.count : top.indices
+        guard !wanted.isEmpty || !again.isEmpty else { return Page(items: [], total: total, next: nil) }
+
+        var byPartition: [Int: [Int]] = [:]  // partition -> indices into `top`
+        for index in wanted { byPartition[keys.partition(of: top[index].position.id), default: []].append(index) }
+        let order = byPartition.keys.sorted()
+        var calls = order.map { p in
+            RedisCall.command(RedisCommand("HMGET", [RedisArgument(keys.approvalItems(p))] + byPartition[p]!.map { RedisArgument(top[$0].position.id) }))
         }
+        // Each partition looked at again continues after its own last entry, up to the bound.
+        calls += again.map { pageCall(query, partition: $0.partition, after: $0.last, count: need, withItems: true, upTo: bound?.score) }
+        let replies = try await redis.pipeline(calls)
+        for (p, reply) in zip(order, replies) {
+            for (index, item) in zip(byPartition[p]!, try reply.throwingServerError().array ?? []) { top[index].item = item.string }
+        }
+        var merged = top
+        if !again.isEmpty {
+            let more = try replies.dropFirst(order.count).map { try Self.partitionPage($0, withItems: true).entries }
+            merged = Self.merged([top] + more, first: need)
+        }
+        let page = merged.dropFirst(query.offset).prefix(query.limit)
         // An item decided between the reads is left out: the page is strongly consistent with
         // decisions that returned before it was read.
-        let texts = page.compactMap { items[$0.position.id] }
-        let more = query.cursor == nil ? total > need : (candidates.count > query.offset + page.count || !full.isEmpty)
+        let texts = page.compactMap(\.item)
+        // After a cursor `total` counts the whole index, so whether more follow comes from the
+        // reads: more candidates than the page, or a partition that gave all it was asked for.
+        let full = share > 0 && first.contains { $0.entries.count == share }
+        let more = query.cursor == nil ? total > need : (candidates > need || merged.count > query.offset + page.count || full)
         return Page(items: texts, total: total, next: more && page.count == query.limit ? page.last?.position : nil)
     }
 
-    /// Pages up to this deep fetch items with the positions.
+    /// The first `count` entries of `lists`, each already in queue order (as every partition's
+    /// ZRANGE is), merged in queue order. Scores decide; ids only break ties.
+    static func merged(_ lists: [[Entry]], first count: Int) -> [Entry] {
+        var heads = [Int](repeating: 0, count: lists.count)
+        let counts = lists.map(\.count)
+        var scores = lists.map { $0.first?.position.score ?? 0 }
+        var result: [Entry] = []
+        result.reserveCapacity(min(count, lists.reduce(0) { $0 + $1.count }))
+        while result.count < count {
+            var best = -1
+            for l in lists.indices where heads[l] < counts[l] {
+                if best < 0 || scores[l] < scores[best]
+                    || (scores[l] == scores[best] && lists[l][heads[l]].position.id.utf8.lexicographicallyPrecedes(lists[best][heads[best]].position.id.utf8)) {
+                    best = l
+                }
+            }
+            guard best >= 0 else { break }
+            result.append(lists[best][heads[best]])
+            heads[best] += 1
+            if heads[best] < counts[best] { scores[best] = lists[best][heads[best]].position.score }
+        }
+        return result
+    }
+
+    /// Pages up to this deep ask each partition for a share of the positions, not the whole depth.
     static let shallowDepth = 200
+    /// Positions asked of each partition beyond twice its fair share of a shallow page. Redis
+    /// spends most of a position on printing its score (ZRANGE … WITHSCORES: 0.5–0.8 µs a score
+    /// against ~0.1 µs a member, measured with INFO commandstats), so a small share and an
+    /// occasional second look (one partition's script, ~30 µs) cost less than a large share:
+    /// for a page of 50 over 64 partitions, 4 positions each (256 scores) and a second look in
+    /// about a third of the pages, against 8 each (512 scores) and almost none.
+    static let shareMargin = 2
 
     struct Entry {
         var position: Cursor
@@ -248,28 +286,60 @@ public struct ApprovalStore: StorageBacked {
         var entries: [Entry]
     }
 
-    /// One `approval_page` script per partition, pipelined.
-    func pages(_ query: Query, _ partitions: [(Int, Cursor?)], count: Int, withItems: Bool, upTo: Int64?) async throws -> [PartitionPage] {
-        let replies = try await redis.runAll(LuaScripts.approvalPage, partitions.map { p, start in
-            (keys: [keys.approvals(p, tenant: query.tenantId, namespace: query.namespace), keys.approvalItems(p)],
-             arguments: [RedisArgument(start.map { String($0.score) } ?? ""), RedisArgument(start?.id ?? ""), RedisArgument(count),
-                         RedisArgument(withItems ? "1" : "0"), RedisArgument(upTo.map { String($0) } ?? "")])
-        })
-        let stride = withItems ? 3 : 2
-        return try replies.map { reply in
-            guard case .array(let parts) = try reply.throwingServerError(), let size = parts.first?.int else {
-                throw RedisClientError(.unexpectedReply, "approval_page returned \(reply)")
+    /// The first `count` positions of every partition and the index sizes, one pipelined round
+    /// trip: plain ZCARD + ZRANGE from the start, `approval_page` after a cursor.
+    func positions(_ query: Query, count: Int) async throws -> [PartitionPage] {
+        guard let cursor = query.cursor else {
+            let commands = keys.allPartitions.flatMap { p -> [RedisCommand] in
+                let index = RedisArgument(keys.approvals(p, tenant: query.tenantId, namespace: query.namespace))
+                let size = RedisCommand("ZCARD", [index])
+                return count > 0 ? [size, RedisCommand("ZRANGE", [index, RedisArgument(0), RedisArgument(count - 1), "WITHSCORES"])] : [size]
             }
-            var entries: [Entry] = []
-            var index = 1
-            while index + stride - 1 < parts.count {
-                if let id = parts[index].string, let score = RedisScore.int64(parts[index + 1].string) {
-                    entries.append(Entry(position: Cursor(score: score, id: id), item: withItems ? parts[index + 2].string : nil))
+            let replies = try await redis.pipeline(commands)
+            let stride = count > 0 ? 2 : 1
+            return try keys.allPartitions.map { p in
+                guard let size = try replies[p * stride].throwingServerError().int else {
+                    throw RedisClientError(.unexpectedReply, "ZCARD returned \(replies[p * stride])")
                 }
-                index += stride
+                let entries = count > 0 ? try Self.entries(replies[p * stride + 1].throwingServerError().array ?? [], from: 0, withItems: false) : []
+                return PartitionPage(total: size, entries: entries)
             }
-            return PartitionPage(total: size, entries: entries)
         }
+        let replies = try await redis.pipeline(keys.allPartitions.map {
+            pageCall(query, partition: $0, after: cursor, count: count, withItems: false, upTo: nil)
+        })
+        return try replies.map { try Self.partitionPage($0, withItems: false) }
+    }
+
+    /// One partition's `approval_page` call.
+    func pageCall(_ query: Query, partition p: Int, after start: Cursor, count: Int, withItems: Bool, upTo: Int64?) -> RedisCall {
+        .script(LuaScripts.approvalPage, keys: [keys.approvals(p, tenant: query.tenantId, namespace: query.namespace), keys.approvalItems(p)],
+                arguments: [RedisArgument(String(start.score)), RedisArgument(start.id), RedisArgument(count),
+                            RedisArgument(withItems ? "1" : "0"), RedisArgument(upTo.map { String($0) } ?? "")])
+    }
+
+    /// An `approval_page` reply: `{total, id, score, [item,] ...}`.
+    static func partitionPage(_ reply: RedisReply, withItems: Bool) throws -> PartitionPage {
+        guard case .array(let parts) = try reply.throwingServerError(), let size = parts.first?.int else {
+            throw RedisClientError(.unexpectedReply, "approval_page returned \(reply)")
+        }
+        return PartitionPage(total: size, entries: entries(parts, from: 1, withItems: withItems))
+    }
+
+    /// Entries of a flat `id, score, [item,] ...` array from `start`; an entry whose score is not
+    /// an integer is skipped (bad stored data never traps).
+    static func entries(_ parts: [RedisReply], from start: Int, withItems: Bool) -> [Entry] {
+        let stride = withItems ? 3 : 2
+        var entries: [Entry] = []
+        entries.reserveCapacity((parts.count - start) / stride)
+        var index = start
+        while index + stride - 1 < parts.count {
+            if let id = parts[index].string, let score = RedisScore.int64(parts[index + 1]) {
+                entries.append(Entry(position: Cursor(score: score, id: id), item: withItems ? parts[index + 2].string : nil))
+            }
+            index += stride
+        }
+        return entries
     }
 
     // MARK: deadlines (sweeper)

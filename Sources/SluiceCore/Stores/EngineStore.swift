@@ -41,7 +41,7 @@ public struct EngineStore: StorageBacked {
             let values = try reply.throwingServerError().array ?? []
             var taken = 0
             for pair in stride(from: 0, to: values.count - 1, by: 2) {
-                guard let id = values[pair].string, let score = RedisScore.int64(values[pair + 1].string) else { continue }
+                guard let id = values[pair].string, let score = RedisScore.int64(values[pair + 1]) else { continue }
                 if score > nowMilliseconds {
                     next = min(next ?? score, score)
                     break

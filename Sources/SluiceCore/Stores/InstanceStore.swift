@@ -226,7 +226,7 @@ public struct InstanceStore: StorageBacked {
             guard let pairs = try reply.throwingServerError().array else { continue }
             var index = 0
             while index + 1 < pairs.count {
-                if let id = pairs[index].string, let createdAt = RedisScore.int64(pairs[index + 1].string) {
+                if let id = pairs[index].string, let createdAt = RedisScore.int64(pairs[index + 1]) {
                     if query.cursor?.isAfter(createdAt, id) ?? true { candidates.append((createdAt, id)) }
                 }
                 index += 2
