@@ -141,30 +141,34 @@ extension ReplyNodes {
     /// task's `privdata`, which hiredis copies from the reader's) and returns that pointer as
     /// the object: hiredis takes null for out of memory, and hands the top-level object back
     /// from `redisReaderGetReply`, where only its presence is looked at.
-    static let objectFunctions = redisReplyObjectFunctions(
-        createString: { task, pointer, length in
+    static let objectFunctions: redisReplyObjectFunctions = {
+        // Field by field from a zeroed table: hiredis 1.x adds RESP3 entries (createDouble,
+        // createBool) that RESP2 never calls, and the same code builds against 0.14 (Debian 12).
+        var functions = redisReplyObjectFunctions()
+        functions.createString = { task, pointer, length in
             guard let task, let privdata = task.pointee.privdata else { return nil }
             of(privdata).pointee.appendString(type: task.pointee.type, pointer, length)
             return privdata
-        },
-        createArray: { task, count in
+        }
+        functions.createArray = { task, count in
             guard let privdata = task?.pointee.privdata else { return nil }
             of(privdata).pointee.append(.array(count: max(0, Int(count))))
             return privdata
-        },
-        createInteger: { task, value in
+        }
+        functions.createInteger = { task, value in
             guard let privdata = task?.pointee.privdata else { return nil }
             of(privdata).pointee.append(.integer(Int64(value)))
             return privdata
-        },
-        createNil: { task in
+        }
+        functions.createNil = { task in
             guard let privdata = task?.pointee.privdata else { return nil }
             of(privdata).pointee.append(.null)
             return privdata
-        },
+        }
         // The objects are the nodes' own pointer: nothing to free.
-        freeObject: { _ in }
-    )
+        functions.freeObject = { _ in }
+        return functions
+    }()
 
     private static func of(_ privdata: UnsafeMutableRawPointer) -> UnsafeMutablePointer<ReplyNodes> {
         privdata.assumingMemoryBound(to: ReplyNodes.self)
