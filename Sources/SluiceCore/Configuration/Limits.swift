@@ -29,9 +29,8 @@ public struct Limits: Sendable, Equatable {
         return overflowed ? Int.max : total
     }
 
-    /// 413 (`SluiceError.tooLarge`) naming the value and its limit when `value` encodes to more
-    /// than `SLUICE_CONTEXT_MAX_BYTES`.
-    /// The value's JSON size in bytes, when within the limit.
+    /// The value's JSON size in bytes; 413 (`SluiceError.tooLarge`) naming the value and its
+    /// limit when it encodes to more than `SLUICE_CONTEXT_MAX_BYTES`.
     @discardableResult
     public func checkContextSized(_ value: JSONValue, _ what: String) throws(SluiceError) -> Int {
         let size = value.encoded().count
