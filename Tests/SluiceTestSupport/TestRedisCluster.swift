@@ -167,6 +167,48 @@ public final class TestRedisCluster: Sendable {
         return id
     }
 
+    /// Gives an empty slot to `target` and returns once every running node's `CLUSTER NODES`
+    /// says so.
+    ///
+    /// The target's config epoch is bumped *before* it claims the slot. Claimed first, its old
+    /// (lower) epoch can reach a node that still maps the slot to `owner`; that node answers with
+    /// an UPDATE, the target hands the slot back, and the two primaries redirect to each other
+    /// for good. (`SETSLOT NODE` bumps the epoch itself only after `IMPORTING`.) Should the
+    /// nodes still disagree after a while (an epoch bumped elsewhere that the target had not yet
+    /// heard of), the move is made again.
+    public func moveEmptySlot(_ slot: Int, from owner: Node, to target: Node, timeout: Duration = .seconds(60)) async throws {
+        let targetId = try await nodeId(target)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            try await command(target, "CLUSTER", "BUMPEPOCH")
+            try await command(target, "CLUSTER", "SETSLOT", String(slot), "NODE", targetId)
+            try await command(owner, "CLUSTER", "SETSLOT", String(slot), "NODE", targetId)
+            if await eventually(timeout: .seconds(5), every: .milliseconds(50), { try await self.everyNode(mapsSlot: slot, to: targetId) }) {
+                return
+            }
+        }
+        throw StartError(description: "the nodes did not agree that slot \(slot) is on \(target.port) within \(timeout)")
+    }
+
+    /// Whether every running node's `CLUSTER NODES` lists `slot` under `nodeId`.
+    public func everyNode(mapsSlot slot: Int, to nodeId: String) async throws -> Bool {
+        for node in nodes where node.server.isRunning {
+            guard let table = try await command(node, "CLUSTER", "NODES").string else { return false }
+            guard let line = table.split(separator: "\n").first(where: { $0.hasPrefix(nodeId + " ") }) else { return false }
+            // Fields 9 and on are the slots: "5461", "0-5460", or "[…]" for a migration under way.
+            let held = line.split(separator: " ").dropFirst(8).contains { range in
+                let bounds = range.split(separator: "-").compactMap { Int($0) }
+                switch bounds.count {
+                case 1: return bounds[0] == slot
+                case 2: return bounds[0] <= slot && slot <= bounds[1]
+                default: return false
+                }
+            }
+            if !held { return false }
+        }
+        return true
+    }
+
     /// Stops every server by PID and removes the temp directories.
     public func stop() {
         for node in nodes { node.server.killImmediately() }
