@@ -53,4 +53,55 @@ import Testing
             #expect(error.offset == 8)
         }
     }
+
+    /// The parser and the writer skip plain runs eight bytes at a time; a byte that ends a run
+    /// (quote, backslash, control character) is found at every position of a word and of the
+    /// tail, and bytes that only look close (0x7F, 0x20, UTF-8 sequences) are copied.
+    @Test func aSpecialCharacterIsFoundAtEveryPositionOfALongString() throws {
+        let specials: [Character] = ["\"", "\\", "\n", "\t", "\u{1}", "\u{1F}", "\u{7F}", " ", "é", "🙂", "]"]
+        for length in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
+            for position in 0...length {
+                for special in specials {
+                    var text = String(repeating: "x", count: length)
+                    text.insert(special, at: text.index(text.startIndex, offsetBy: position))
+                    let encoded = JSONValue.string(text).encoded()
+                    #expect(String(decoding: encoded, as: UTF8.self) == Self.referenceEncoding(text), "\(length) \(position)")
+                    #expect(try JSONParser.parse(encoded) == .string(text), "\(length) \(position)")
+                    // Unescaped, a control character is refused where it stands.
+                    if let ascii = special.asciiValue, ascii < 0x20 {
+                        do {
+                            _ = try JSONParser.parse(Array("\"\(text)\"".utf8))
+                            Issue.record("raw control character accepted at \(position) of \(length)")
+                        } catch {
+                            #expect(error.offset == position + 1 && error.message == "unescaped control character in string")
+                        }
+                    }
+                }
+            }
+            // A broken UTF-8 byte, an escape after a long run, and a string that never ends.
+            var broken = Array(String(repeating: "x", count: length).utf8)
+            broken.insert(0xFF, at: length / 2)
+            #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22] + broken + [0x22]) }
+            let run = String(repeating: "y", count: length)
+            #expect(try Self.parse("\"\(run)\\u00e9\(run)\\n\"") == .string(run + "é" + run + "\n"))
+            #expect(throws: JSONParser.Failure.self) { try Self.parse("\"" + run) }
+        }
+    }
+
+    /// What RFC 8259 asks a writer to escape, byte by byte.
+    static func referenceEncoding(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += "\\u00" + (scalar.value < 0x10 ? "0" : "1") + String(scalar.value & 0xF, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
 }

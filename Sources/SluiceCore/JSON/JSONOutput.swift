@@ -23,9 +23,10 @@ extension JSONOutput {
         var value = value
         value.withUTF8 { bytes in
             var runStart = 0
-            for index in bytes.indices {
+            while true {
+                let index = JSONStringScan.firstSpecial(in: UnsafeRawBufferPointer(bytes), from: runStart)
+                guard index < bytes.count else { break }
                 let byte = bytes[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
                 append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
                 switch byte {
                 case UInt8(ascii: "\""): append(contentsOf: #"\""#.utf8)

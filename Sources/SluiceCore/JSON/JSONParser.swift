@@ -165,25 +165,33 @@ public struct JSONParser {
 
     private mutating func string() throws(Failure) -> String {
         at += 1  // the opening quote
-        var out: [UInt8] = []
+        let start = at
+        var out: [UInt8] = []  // only once an escape is met; until then the text is a slice of `bytes`
         var runStart = at
         while true {
+            at = bytes.withUnsafeBytes { JSONStringScan.firstSpecial(in: $0, from: at) }
             guard let byte = current else { throw failure("unterminated string") }
             switch byte {
-            case UInt8(ascii: "\""):
-                out.append(contentsOf: bytes[runStart..<at])
-                at += 1
-                guard let text = String(validating: out, as: UTF8.self) else { throw failure("string is not valid UTF-8") }
-                return text
             case UInt8(ascii: "\\"):
                 out.append(contentsOf: bytes[runStart..<at])
                 at += 1
                 try escape(into: &out)
                 runStart = at
-            case 0..<0x20:
-                throw failure("unescaped control character in string")
-            default:
+            case UInt8(ascii: "\""):
+                let end = at
                 at += 1
+                // Every escape writes at least one byte, so an empty `out` means none was met.
+                let text: String?
+                if out.isEmpty {
+                    text = bytes.withUnsafeBufferPointer { String(validating: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }
+                } else {
+                    out.append(contentsOf: bytes[runStart..<end])
+                    text = String(validating: out, as: UTF8.self)
+                }
+                guard let text else { throw failure("string is not valid UTF-8") }
+                return text
+            default:
+                throw failure("unescaped control character in string")
             }
         }
     }
