@@ -46,19 +46,14 @@ public struct ServerDependencies: Sendable {
 public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)
     // Middleware is captured when a route is added, so it goes first. Metrics wrap the error
-    // middleware so that failed requests are counted with their final status.
+    // answers so that failed requests are counted with their final status.
     router.middlewares.add(MetricsMiddleware())
-    // Outermost but metrics: error responses get the header too.
-    router.middlewares.add(DrainMiddleware(drain: dependencies.drain))
-    router.middlewares.add(APIErrorMiddleware())
-    // Console errors become pages (or the sign-in form); everything else passes through.
-    if dependencies.console { router.middlewares.add(ConsoleErrorPages()) }
-    router.middlewares.add(BodyLimitMiddleware(limits: Limits(dependencies.configuration)))
-    // Who is calling, then whether that role may call this route; tenant checks are the routes'.
-    router.middlewares.add(APIKeyAuthenticator(ring: dependencies.apiKeys))
+    // Then Sluice's own steps, in one layer (see `RequestPipeline` for their order and why one).
     let sessions = ConsoleSessionStore(redis: dependencies.redis, keys: dependencies.configuration.keys)
-    if dependencies.console { router.middlewares.add(ConsoleSessionAuthenticator(sessions: sessions, ring: dependencies.apiKeys)) }
-    router.middlewares.add(AccessMiddleware(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen))
+    router.middlewares.add(RequestPipeline(
+        drain: dependencies.drain, limits: Limits(dependencies.configuration), apiKeys: APIKeyAuthenticator(ring: dependencies.apiKeys),
+        consoleSessions: dependencies.console ? ConsoleSessionAuthenticator(sessions: sessions, ring: dependencies.apiKeys) : nil,
+        access: AccessCheck(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen)))
 
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)

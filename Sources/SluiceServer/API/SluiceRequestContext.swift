@@ -7,10 +7,10 @@ import SluiceCore
 public struct SluiceRequestContext: AuthRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `APIKeyAuthenticator`: the key's principal, `anonymous` in open mode, nil when no
-    /// key was sent (then only open routes are reachable: `AccessMiddleware`).
+    /// key was sent (then only open routes are reachable: `AccessCheck`).
     public var identity: Principal?
     /// Largest request body read; bigger bodies get 413. Set from the configured limits by
-    /// `BodyLimitMiddleware` (`Limits.bodyBytes`).
+    /// `RequestPipeline` (`Limits.bodyBytes`).
     public var maxUploadSize: Int = Limits().bodyBytes
     /// Set by `ConsoleSessionAuthenticator` on console requests signed in with a session cookie
     /// (its CSRF token guards the console's writes).
@@ -20,7 +20,7 @@ public struct SluiceRequestContext: AuthRequestContext {
         self.coreContext = .init(source: source)
     }
 
-    /// Who is calling. Routes that need a key are only reached with one (`AccessMiddleware`);
+    /// Who is calling. Routes that need a key are only reached with one (`AccessCheck`);
     /// in open mode the authenticator sets `anonymous`. Without an identity (an open route with
     /// keys on) this falls back to `anonymous`, which has every right: an open route must not act
     /// on the principal.

@@ -4,8 +4,9 @@ import HummingbirdAuth
 import Metrics
 
 /// Finds the principal of a request from `Authorization: Bearer <key>` or `X-API-Key: <key>`
-/// (hummingbird-auth's authenticator protocol puts it on the context). An unknown key is
-/// refused here (401); a missing one is left to `AccessMiddleware`, which knows whether the
+/// (hummingbird-auth's authenticator protocol; `RequestPipeline` calls `authenticate` within its
+/// own frame rather than adding one more middleware layer). An unknown key is
+/// refused here (401); a missing one is left to `AccessCheck`, which knows whether the
 /// route is open. Keys are never logged.
 struct APIKeyAuthenticator<Context: AuthRequestContext<Principal>>: AuthenticatorMiddleware {
     typealias Identity = Principal

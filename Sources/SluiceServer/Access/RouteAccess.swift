@@ -85,18 +85,18 @@ public enum RouteAccess: Sendable, Equatable {
 
 /// Applies `RouteAccess` after authentication: 401 without a (known) key where one is needed,
 /// 403 for a role the route does not allow. Tenant checks need the data and are the routes'.
-struct AccessMiddleware<Context: AuthRequestContext<Principal>>: RouterMiddleware {
+struct AccessCheck: Sendable {
     /// No keys configured: every request is `anonymous` with every right.
     let openAPI: Bool
     let metricsOpen: Bool
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func check(_ request: Request, context: SluiceRequestContext) throws {
         // Unmatched paths have no endpoint: they answer 404 whoever asks (nothing to protect).
-        guard !openAPI, let path = context.endpointPath else { return try await next(request, context) }
+        guard !openAPI, let path = context.endpointPath else { return }
         guard let rule = RouteAccess.rule(method: request.method, path: path) else {
             throw APIError(.forbidden, "no access rule for \(request.method.rawValue) \(path)")
         }
-        if rule == .open || (rule == .metrics && metricsOpen) { return try await next(request, context) }
+        if rule == .open || (rule == .metrics && metricsOpen) { return }
         guard let principal = context.identity else {
             AuthMetrics.failure(.missingKey)
             throw APIError(.unauthorized, "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>")
@@ -105,6 +105,5 @@ struct AccessMiddleware<Context: AuthRequestContext<Principal>>: RouterMiddlewar
             AuthMetrics.failure(.forbidden)
             throw APIError(.forbidden, "key \(principal.name) (role \(principal.role.rawValue)) may not call \(request.method.rawValue) \(path)")
         }
-        return try await next(request, context)
     }
 }

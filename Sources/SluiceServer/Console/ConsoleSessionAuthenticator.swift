@@ -3,24 +3,20 @@ import Hummingbird
 import SluiceCore
 
 /// Turns a console session cookie into the request's principal, after `APIKeyAuthenticator`
-/// (a key in a header wins) and before `AccessMiddleware`, which then applies `RouteAccess` to
+/// (a key in a header wins) and before `AccessCheck`, which then applies `RouteAccess` to
 /// console routes exactly as to the API's. Only `/console` requests are looked at: the API is
 /// never authenticated by a cookie.
-struct ConsoleSessionAuthenticator: RouterMiddleware {
-    typealias Context = SluiceRequestContext
+struct ConsoleSessionAuthenticator: Sendable {
     let sessions: ConsoleSessionStore
     let ring: APIKeyRing
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func authenticate(_ request: Request, context: inout SluiceRequestContext) async throws {
         guard ConsolePaths.contains(request.uri.path), !ring.isOpen, context.identity == nil,
-              let token = request.cookies[ConsoleCookies.session]?.value, !token.isEmpty
-        else { return try await next(request, context) }
-        var context = context
+              let token = request.cookies[ConsoleCookies.session]?.value, !token.isEmpty else { return }
         if let session = try await sessions.get(token: token), let principal = ring.principal(digest: session.keyDigest) {
             context.identity = principal
             context.consoleSession = session
         }
-        return try await next(request, context)
     }
 }
 

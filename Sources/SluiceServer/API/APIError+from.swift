@@ -3,20 +3,11 @@ import Logging
 import SluiceCore
 import SluiceRedis
 
-/// Turns every error thrown below it into the API's JSON error body: route errors, unknown
-/// routes, body decoding failures, Redis outages (503) and anything unexpected (500, logged,
-/// never shown to the client).
-struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch {
-            let apiError = Self.apiError(for: error, logger: context.logger)
-            return try apiError.response(from: request, context: context)
-        }
-    }
-
-    static func apiError(for error: any Error, logger: Logger) -> APIError {
+extension APIError {
+    /// The API's error for anything a route or the layers before it threw: route errors, unknown
+    /// routes, body decoding failures, Redis outages (503) and anything unexpected (500, logged,
+    /// never shown to the client). `RequestPipeline` answers every error with it.
+    static func from(_ error: any Error, logger: Logger) -> APIError {
         switch error {
         case let error as APIError:
             return error
