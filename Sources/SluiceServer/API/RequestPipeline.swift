@@ -15,10 +15,10 @@ import SluiceCore
 /// 6. whether that principal may call the route (`AccessCheck`); tenant checks are the routes'.
 ///
 /// These were seven middlewares. Each Hummingbird middleware layer adds about 0.9 KiB of
-/// responder closures and thunks to the connection task's allocations, besides its own frame, and
-/// Swift's task allocator keeps a task's slabs at their high-water mark until the task ends: an
-/// idle SSE stream held 22.8 KiB of them, 11.4 KiB for those seven layers (swift_task_alloc
-/// recorded per task with an LD_PRELOAD shim; bench/README.md → S5).
+/// responder closures and thunks to the connection task's allocations besides its own frame, and
+/// ~2k instructions to every request: an SSE stream's connection task peaked at 22.8 KiB during
+/// its request (11.4 KiB of it those seven layers), 13.2 KiB with one; every route costs ~15k
+/// instructions less (bench/README.md → S5 and bench/cost).
 struct RequestPipeline: RouterMiddleware {
     typealias Context = SluiceRequestContext
     let drain: ShutdownDrain
