@@ -77,6 +77,10 @@ import Testing
         defer { child.send(SIGKILL) }
         _ = try #require(await ServeCommandTests.boundPort(stderr), "\(Self.log(stderr))")
         #expect(Self.log(stderr).contains("no API keys configured (SLUICE_API_KEYS_FILE): the API is open"))
+        // Stopped, not killed: the embedded redis-server goes down with it (a SIGKILL left one
+        // running after every test run).
+        child.send(SIGTERM)
+        #expect(await child.exitStatus(timeoutMilliseconds: 15_000) == 0)
     }
 }
 
