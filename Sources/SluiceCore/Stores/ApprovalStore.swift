@@ -216,19 +216,19 @@ public struct ApprovalStore: StorageBacked {
 
         var byPartition: [Int: [Int]] = [:]  // partition -> indices into `top`
         for index in wanted { byPartition[keys.partition(of: top[index].position.id), default: []].append(index) }
-        let order = byPartition.keys.sorted()
-        var calls = order.map { p in
-            RedisCall.command(RedisCommand("HMGET", [RedisArgument(keys.approvalItems(p))] + byPartition[p]!.map { RedisArgument(top[$0].position.id) }))
+        let groups = byPartition.sorted { $0.key < $1.key }
+        var calls = groups.map { p, indices in
+            RedisCall.command(RedisCommand("HMGET", [RedisArgument(keys.approvalItems(p))] + indices.map { RedisArgument(top[$0].position.id) }))
         }
         // Each partition looked at again continues after its own last entry, up to the bound.
         calls += again.map { pageCall(query, partition: $0.partition, after: $0.last, count: need, withItems: true, upTo: bound?.score) }
         let replies = try await redis.pipeline(calls)
-        for (p, reply) in zip(order, replies) {
-            for (index, item) in zip(byPartition[p]!, try reply.throwingServerError().array ?? []) { top[index].item = item.string }
+        for (group, reply) in zip(groups, replies) {
+            for (index, item) in zip(group.value, try reply.throwingServerError().array ?? []) { top[index].item = item.string }
         }
         var merged = top
         if !again.isEmpty {
-            let more = try replies.dropFirst(order.count).map { try Self.partitionPage($0, withItems: true).entries }
+            let more = try replies.dropFirst(groups.count).map { try Self.partitionPage($0, withItems: true).entries }
             merged = Self.merged([top] + more, first: need)
         }
         let page = merged.dropFirst(query.offset).prefix(query.limit)
