@@ -15,16 +15,8 @@ import Testing
 /// every answer carries `Connection: close`, errors and error pages included.
 @Suite struct RequestPipelineTests {
     @Test func consoleErrorsArePagesOrJSONAndEveryAnswerCarriesTheDrainHeader() async throws {
-        let server = try await TestRedis.shared()
-        let redis = RedisClient(configuration: server.clientConfiguration)
-        defer { redis.shutdown() }
-        let drain = ShutdownDrain(milliseconds: 1000)
-        var configuration = SluiceConfiguration()
-        configuration.keyPrefix = TestRedis.uniquePrefix("pipeline")
-        let limit = Limits(configuration).bodyBytes
-        let app = buildApplication(
-            ServerDependencies(configuration: configuration, redis: redis, console: true, drain: drain), logger: Logger(label: "test"))
-        try await app.test(.router) { client in
+        try await ShutdownDrainTests.withDrainableApplication("pipeline", console: true) { client, drain, configuration in
+            let limit = Limits(configuration).bodyBytes
             for draining in [false, true] {
                 if draining { drain.begin() }
                 let close: String? = draining ? "close" : nil

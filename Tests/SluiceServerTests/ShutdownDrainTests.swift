@@ -13,15 +13,26 @@ import Testing
 /// found by `make faults` (rolling restart), where nginx sent a POST on a pooled connection just as
 /// a stopping node closed it and answered the client 502.
 @Suite struct ShutdownDrainTests {
-    @Test func whileDrainingEveryAnswerClosesItsConnectionAndReadinessIs503() async throws {
+    /// The application on the shared Redis, with a drain the test begins (and the console when
+    /// asked for).
+    static func withDrainableApplication(
+        _ label: String, console: Bool = false,
+        _ body: @escaping @Sendable (any TestClientProtocol, ShutdownDrain, SluiceConfiguration) async throws -> Void
+    ) async throws {
         let server = try await TestRedis.shared()
         let redis = RedisClient(configuration: server.clientConfiguration)
         defer { redis.shutdown() }
         let drain = ShutdownDrain(milliseconds: 1000)
         var configuration = SluiceConfiguration()
-        configuration.keyPrefix = TestRedis.uniquePrefix("drain")
-        let app = buildApplication(ServerDependencies(configuration: configuration, redis: redis, drain: drain), logger: Logger(label: "test"))
-        try await app.test(.router) { client in
+        configuration.keyPrefix = TestRedis.uniquePrefix(label)
+        let dependencies = ServerDependencies(configuration: configuration, redis: redis, console: console, drain: drain)
+        try await buildApplication(dependencies, logger: Logger(label: "test")).test(.router) { client in
+            try await body(client, drain, dependencies.configuration)
+        }
+    }
+
+    @Test func whileDrainingEveryAnswerClosesItsConnectionAndReadinessIs503() async throws {
+        try await Self.withDrainableApplication("drain") { client, drain, _ in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.connection] == nil)
