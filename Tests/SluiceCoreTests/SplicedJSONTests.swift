@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SluiceRedis
 import Testing
@@ -64,6 +65,20 @@ import Testing
         #expect(Clock.rfc3339(milliseconds: 1_700_000_000_123) == "2023-11-14T22:13:20.123Z")
         #expect(Clock.rfc3339(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
         #expect(Clock.rfc3339(milliseconds: 253_402_300_800_000) == "10000-01-01T00:00:00.000Z")
+        // Every day of four years (a leap year among them) against Foundation's formatter.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for day in Int64(0)..<(4 * 366) {
+            let ms = 1_577_836_800_000 + day * 86_400_000 + day * 3_723_007 % 86_400_000
+            // Seconds from the formatter (a Double cannot be trusted with the milliseconds).
+            let seconds = formatter.string(from: Date(timeIntervalSince1970: Double(ms / 1000)))
+            #expect(Clock.rfc3339(milliseconds: ms) == seconds.dropLast(5) + String(format: ".%03dZ", Int(ms % 1000)))
+        }
+        // Times no calendar can hold still give 24 to 30 bytes of text, and no trap.
+        for ms in [Int64.max, Int64.min, Int64.max - 999, -62_135_596_800_001] {
+            #expect((24...30).contains(Clock.rfc3339(milliseconds: ms).utf8.count))
+        }
     }
 
     @Test func stringsAreEscapedForJSON() throws {
