@@ -48,29 +48,39 @@ local patch_at = 14 + 2 * outputs
 local pairs_count = pair_count(patch_at)
 if not pairs_count then return redis.error_reply('INVALID arguments context pair count does not match the pairs given') end
 
-local current = redis.call('HMGET', inst, 'epoch', 'state')
+-- The task fields too: a finishing commit ends the instance's tasks (drop_tasks) and needs their
+-- queues declared first; nothing below changes them before drop_tasks.
+local current = redis.call('HMGET', inst, 'epoch', 'state', unpack(TASK_FIELDS))
+local tasks = {current[3], current[4], current[5], current[6]}
 if current[1] ~= epoch then return redis.error_reply('FENCED epoch ' .. tostring(current[1]) .. ' is newer than ' .. epoch) end
 local state = current[2]
 if state ~= 'running' and state ~= 'paused' then return redis.error_reply('FENCED instance is ' .. tostring(state)) end
 if mode == 'fail' or mode == 'complete' then
-  local missing = undeclared(task_queue_keys(inst, {}))
+  local missing = undeclared(task_queue_keys(inst, {}, tasks))
   if missing then return missing end
 end
 
 hset_pairs(ctx, ARGV, patch_at + 1, #ARGV)
-for i = 14, patch_at - 1, 2 do
-  local block = ARGV[i]
-  local n = redis.call('HINCRBY', inst, 'outputs', 1)
-  local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. ARGV[i + 1] .. ',"created_at":"' .. output_at .. '"'
-  redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
-  emit(ev, maxlen, 'output', record .. '}')
+if outputs > 0 then
+  -- One HINCRBY and one HSET for all K outputs; each still gets its own order number and event.
+  local n = redis.call('HINCRBY', inst, 'outputs', outputs) - outputs
+  local records = {}
+  for i = 14, patch_at - 1, 2 do
+    n = n + 1
+    local record = '{"block_id":' .. cjson.encode(ARGV[i]) .. ',"output":' .. ARGV[i + 1] .. ',"created_at":"' .. output_at .. '"'
+    records[#records + 1] = ARGV[i]
+    records[#records + 1] = record .. ',"n":' .. n .. '}'
+    emit(ev, maxlen, 'output', record .. '}')
+  end
+  hset_pairs(out, records, 1, #records)
 end
 
-local function finish(final)
-  redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err)
+-- `...`: more instance fields to set with the state, as field/value pairs.
+local function finish(final, ...)
+  redis.call('HSET', inst, 'state', final, 'updated_at', now, 'error', err, ...)
   redis.call('ZREM', leases, id)
   redis.call('ZREM', ready, id)
-  drop_tasks(inst, KEYS[8])
+  drop_tasks(inst, KEYS[8], tasks)
   record_expiry(KEYS[9], id, now, retention)
   state_event(ev, maxlen, id, final)
   for i = 1, #KEYS do
@@ -81,10 +91,7 @@ local function finish(final)
 end
 
 if mode == 'fail' then return finish('failed') end
-if mode == 'complete' then
-  redis.call('HSET', inst, 'block_index', next_index, 'current_block', '')
-  return finish('completed')
-end
+if mode == 'complete' then return finish('completed', 'block_index', next_index, 'current_block', '') end
 
 if mode == 'retry' then
   redis.call('HINCRBY', inst, 'attempt', 1)

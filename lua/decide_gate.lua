@@ -71,10 +71,11 @@ local function remember(status)
   return {status, signal_id}
 end
 
-if redis.call('HGET', gate, 'block') == block then
-  local missing = undeclared(gate_index_keys(gate, {}))
+local g = gate_fields(gate)
+if g[1] == block then
+  local missing = undeclared(gate_index_keys(gate, {}, g))
   if missing then return missing end
-  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'decided', decided_by)
+  close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, 'decided', decided_by, g)
   record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block, value, payload_json, decided_by, signal_id, now, now_iso, state)
   wake_ready(channel, id)
   return remember('applied')

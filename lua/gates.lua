@@ -8,10 +8,17 @@
 -- not know the instance's tenant before reading it) and check that the caller declared them
 -- (gate_index_keys, undeclared). They share the partition's hash tag: one slot.
 
+-- The open gate's fields the helpers below use: {block, indexes, tenant, namespace}. A script
+-- that needs several of them reads them once and passes them on.
+local function gate_fields(gate)
+  return redis.call('HMGET', gate, 'block', 'indexes', 'tenant', 'namespace')
+end
+
 -- The index keys close_gate takes the open gate's item out of, appended to `list` (they must
--- be declared: see take_declared_keys in prelude.lua).
-local function gate_index_keys(gate, list)
-  local indexes = redis.call('HGET', gate, 'indexes')
+-- be declared: see take_declared_keys in prelude.lua). `g`: gate_fields as read (nil: read here).
+local function gate_index_keys(gate, list, g)
+  local indexes
+  if g then indexes = g[2] else indexes = redis.call('HGET', gate, 'indexes') end
   for key in string.gmatch(indexes or '', '[^\n]+') do list[#list + 1] = key end
   return list
 end
@@ -23,9 +30,10 @@ local function approval_event(apprev, maxlen, channel, kind, tenant, namespace, 
 end
 
 -- Removes the open gate's item from every index, with a `removed` event. Returns the gate's
--- block id, or false when no gate was open.
-local function close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, reason, by)
-  local g = redis.call('HMGET', gate, 'block', 'indexes', 'tenant', 'namespace')
+-- block id, or false when no gate was open. `g`: gate_fields as read, when nothing has changed the
+-- gate since (nil: read here).
+local function close_gate(gate, items, deadlines, apprev, apprev_maxlen, channel, id, reason, by, g)
+  g = g or gate_fields(gate)
   if not g[1] then return false end
   for key in string.gmatch(g[2] or '', '[^\n]+') do redis.call('ZREM', key, id) end
   redis.call('HDEL', items, id)
@@ -60,17 +68,18 @@ local function record_decision(inst, ctx, out, ev, ready, maxlen, id, def, block
   local value_json = cjson.encode(value)
   local decision = '{"block_id":' .. cjson.encode(block) .. ',"value":' .. value_json .. ',"decided_by":' ..
     cjson.encode(decided_by) .. ',"decided_at":"' .. now_iso .. '","signal_id":' .. cjson.encode(signal_id) .. '}'
-  redis.call('HSET', inst, 'decision:' .. block, decision)
   local n = redis.call('HINCRBY', inst, 'outputs', 1)
   local record = '{"block_id":' .. cjson.encode(block) .. ',"output":' .. payload_json .. ',"created_at":"' .. now_iso .. '"'
   redis.call('HSET', out, block, record .. ',"n":' .. n .. '}')
   emit(ev, maxlen, 'output', record .. ',"by":' .. cjson.encode(decided_by) .. '}')
   redis.call('HSET', ctx, def.store_as, value_json)
-  redis.call('HSET', inst, 'block_index', def.i + 1, 'current_block', def.next, 'attempt', 0, 'updated_at', now)
-  if state == 'paused' then
-    redis.call('HSET', inst, 'paused_from', 'scheduled')
-  else
-    redis.call('HSET', inst, 'state', 'scheduled')
+  -- The decision, the position and the state in one HSET. A paused instance stays paused and
+  -- runs on when resumed.
+  local moved_to, moved_value = 'state', 'scheduled'
+  if state == 'paused' then moved_to, moved_value = 'paused_from', 'scheduled' end
+  redis.call('HSET', inst, 'decision:' .. block, decision, 'block_index', def.i + 1, 'current_block', def.next, 'attempt', 0,
+    'updated_at', now, moved_to, moved_value)
+  if state ~= 'paused' then
     redis.call('ZADD', ready, now, id)
     state_event(ev, maxlen, id, 'scheduled', decided_by)
   end

@@ -163,6 +163,39 @@ import Testing
         }
     }
 
+    /// A gate decided while its instance is paused: the decision and the move past the gate are
+    /// recorded, the instance stays paused (not due), and it runs on when resumed.
+    @Test func aDecisionWhilePausedIsKeptUntilTheInstanceResumes() async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true) { client in
+            try await client.post("/sequences", ["id": "held", "blocks": [
+                ["id": "ok", "type": "human_input", "prompt": "ok?", "store_as": "answer"],
+                ["id": "after", "type": "step", "handler": "noop"],
+            ]])
+            try await client.post("/instances", ["sequence_id": "held", "id": "held-1"])
+            _ = try await api.waitFor(client, "held-1", state: "waiting")
+            #expect(try await client.post("/instances/held-1/signals", ["signal_type": "pause"]).status == .ok)
+            let decided = try await client.post("/instances/held-1/signals", ["signal_type": "human_input:ok", "payload": ["value": "yes"]])
+            #expect(decided.status == .ok)
+            #expect(decided.json["status"] == "applied")
+            let held = try await client.call(.get, "/instances/held-1").json
+            #expect(held["state"] == "paused")
+            #expect(held["current_block"] == "after")
+            #expect(held["context"] == ["answer": "yes"])
+            #expect(held["decisions"]?.arrayValue?.first?["value"] == "yes")
+            #expect(try await client.call(.get, "/approvals").json["total"] == 0)
+            let p = api.keys.partition(of: "held-1")
+            #expect(try await api.redis.execute(RedisCommand("ZSCORE", api.keys.ready(p), "held-1")) == .null)
+            #expect(try await api.redis.execute(RedisCommand("HGET", api.keys.instance("held-1"), "paused_from")).string == "scheduled")
+
+            #expect(try await client.post("/instances/held-1/signals", ["signal_type": "resume"]).status == .ok)
+            let done = try await api.waitFor(client, "held-1", state: "completed")
+            let outputs = try await client.call(.get, "/instances/held-1/outputs").json.arrayValue ?? []
+            #expect(outputs.map { $0["block_id"] } == ["ok", "after"])
+            #expect(done["decisions"]?.arrayValue?.count == 1)
+        }
+    }
+
     @Test func idempotencyKeyReturnsTheFirstResponse() async throws {
         let api = try await TestAPI.make()
         try await api.run(engine: true) { client in

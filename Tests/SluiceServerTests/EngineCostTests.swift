@@ -12,7 +12,7 @@ import Testing
 @Suite struct EngineCostTests {
     /// Runs `sequence` for one instance with a runner whose client counts what it sends; the
     /// runner finds the instance by one scan (no hints, no timer scans within the test).
-    static func runnerCost(_ blocks: JSONValue, context: JSONValue = [:]) async throws -> (sent: (roundTrips: Int, commands: Int), instance: Instance, events: [String]) {
+    static func runnerCost(_ blocks: JSONValue, context: JSONValue = [:]) async throws -> (sent: (roundTrips: Int, commands: Int), instance: Instance, events: [String], outputs: [String]) {
         let api = try await TestAPI.make()
         let storage = Storage(redis: api.redis, configuration: api.configuration)
         let runnerRedis = RedisClient(configuration: api.redis.configuration)
@@ -55,13 +55,20 @@ import Testing
                   let data = fields[3].string.flatMap({ try? JSONValue.parse(Array($0.utf8)) }) else { return nil }
             return type == "state" ? "state:\(data["state"]?.stringValue ?? "")" : "output:\(data["block_id"]?.stringValue ?? "")"
         }
-        return ((after.roundTrips - before.roundTrips, after.commands - before.commands), try #require(instance), events)
+        // The stored outputs by their order numbers (`n`): the block ids, in that order.
+        let records = try await api.redis.execute(RedisCommand("HGETALL", api.keys.outputs("c-1"))).fields ?? [:]
+        let numbered: [(number: Double, block: String)] = records.compactMap { block, record in
+            (try? JSONValue.parse(Array(record.utf8)))?["n"]?.numberValue.map { (number: $0, block: block) }
+        }
+        #expect(Set(numbered.map { $0.number }).count == numbered.count, "order numbers repeat: \(numbered)")
+        let outputs = numbered.sorted { $0.number < $1.number }.map { $0.block }
+        return ((after.roundTrips - before.roundTrips, after.commands - before.commands), try #require(instance), events, outputs)
     }
 
     /// S6's sequence: one scan, one claim, one commit; every output and state change still in
     /// the event stream, in order, and the context patched.
     @Test func threeBuiltinStepsAreOneClaimAndOneCommit() async throws {
-        let (sent, instance, events) = try await Self.runnerCost([
+        let (sent, instance, events, outputs) = try await Self.runnerCost([
             ["id": "a", "type": "step", "handler": "noop", "params": ["x": 1]],
             ["id": "b", "type": "step", "handler": "set_context", "params": ["y": 2, "from": "{{outputs.a.x}}"]],
             ["id": "skipped", "type": "step", "handler": "noop", "when": ["path": "context.y", "equals": 3]],
@@ -70,6 +77,7 @@ import Testing
         #expect(instance.state == .completed)
         #expect(instance.context == ["y": 2, "from": 1])
         #expect(events == ["state:scheduled", "state:running", "output:a", "output:b", "output:c", "state:completed"])
+        #expect(outputs == ["a", "b", "c"])
         // scan (1 pipelined round trip) + claim + commit
         #expect(sent.roundTrips == 3, "\(sent)")
         #expect(sent.commands == 2 * 8 + 2, "\(sent)")  // 8 partitions × (ready, leases) + 2 scripts
@@ -78,7 +86,7 @@ import Testing
     /// A step with side effects is committed before the next one runs; the steps before it go
     /// with its commit.
     @Test func aStepWithSideEffectsIsCommittedWithThePendingOnes() async throws {
-        let (sent, instance, events) = try await Self.runnerCost([
+        let (sent, instance, events, outputs) = try await Self.runnerCost([
             ["id": "a", "type": "step", "handler": "noop"],
             ["id": "nap", "type": "step", "handler": "sleep", "params": ["ms": 1]],
             ["id": "b", "type": "step", "handler": "set_context", "params": ["done": true]],
@@ -88,13 +96,14 @@ import Testing
         #expect(instance.state == .scheduled)
         #expect(instance.blockIndex == 2)
         #expect(events == ["state:scheduled", "state:running", "output:a", "output:nap", "state:scheduled"])
+        #expect(outputs == ["a", "nap"])
         #expect(sent.roundTrips == 3, "\(sent)")
     }
 
     /// A failure after side-effect-free steps: their results are stored, then the failure at
     /// the failing block.
     @Test func aFailureStoresThePendingResultsFirst() async throws {
-        let (_, instance, events) = try await Self.runnerCost([
+        let (_, instance, events, outputs) = try await Self.runnerCost([
             ["id": "a", "type": "step", "handler": "set_context", "params": ["kept": true]],
             ["id": "boom", "type": "step", "handler": "fail", "params": ["message": "no"]],
         ])
@@ -102,5 +111,6 @@ import Testing
         #expect(instance.currentBlock == "boom")
         #expect(instance.context == ["kept": true])
         #expect(events == ["state:scheduled", "state:running", "output:a", "state:failed"])
+        #expect(outputs == ["a"])
     }
 }
