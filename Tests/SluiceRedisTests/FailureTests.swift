@@ -45,19 +45,21 @@ import Testing
         let server = try await TestRedis.start()
         var configuration = server.clientConfiguration
         configuration.poolSize = 2
-        configuration.minBackoff = .seconds(4)
-        configuration.maxBackoff = .seconds(4)
+        configuration.minBackoff = .seconds(6)
+        configuration.maxBackoff = .seconds(6)
         let client = RedisClient(configuration: configuration)
         defer { client.shutdown() }
         await server.kill()
         let killed = ContinuousClock.now
-        // Slot 0 fails now (backs off until +4 s), slot 1 later (until +7.5 s).
+        // Slot 0 fails now (backs off until +6 s), slot 1 later (until +9.5 s).
         await #expect(throws: RedisClientError.self) { try await client.send(RedisCommand("PING")) }
         try await Task.sleep(until: killed + .milliseconds(3500))
         await #expect(throws: RedisClientError.self) { try await client.send(RedisCommand("PING")) }
+        // The server has 2.5 s to come back before slot 0 tries again (0.5 s was once too
+        // little while the whole suite ran: slot 0 found it still down and backed off again).
         try await server.start()
         // Slot 0's backoff has ended, slot 1's has not (3 s of margin for a loaded machine).
-        try await Task.sleep(until: killed + .milliseconds(4500))
+        try await Task.sleep(until: killed + .milliseconds(6500))
         #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))  // slot 0 reconnects
         for _ in 0..<4 {  // slots 1, 0, 1, 0: slot 1's turns are served by slot 0's connection
             #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
