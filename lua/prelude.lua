@@ -13,15 +13,22 @@
 -- script's own layout is unchanged, and `undeclared(keys)` answers the ones the data names that
 -- the caller did not send, as `KEYS <key> <key>...` (before any write; the caller sends again
 -- with them; key names never contain spaces: identifiers and the prefix exclude them).
+-- On a single Redis no slot migrates: its callers send the count -1 and nothing is asked for.
 local DECLARED = {}
+local CHECK_DECLARED = true
 local function take_declared_keys()
   local n = tonumber(table.remove(ARGV))
+  if n == -1 then
+    CHECK_DECLARED = false
+    return
+  end
   for _, key in ipairs(KEYS) do DECLARED[key] = true end
   if not n or n < 0 or n > #KEYS or n % 1 ~= 0 then error('ERR declared key count missing or wrong') end
   for _ = 1, n do table.remove(KEYS) end
 end
 
 local function undeclared(keys)
+  if not CHECK_DECLARED then return false end
   local missing = {}
   for _, key in ipairs(keys) do
     if not DECLARED[key] then missing[#missing + 1] = key end

@@ -52,6 +52,35 @@ import Testing
         }
     }
 
+    /// A decision from a process that never met the instance (another process behind the load
+    /// balancer, or one whose cache has dropped it): one script call on a single Redis, where no
+    /// slot migrates and nothing needs declaring; on Redis Cluster the first call asks for the
+    /// gate's index keys and the second applies.
+    @Test func aColdProcessDecidesWithOneScriptCallOnASingleRedis() async throws {
+        let api = try await TestAPI.make()
+        try await api.run(engine: true) { client in
+            try await client.post("/sequences", ["id": "dk-one", "blocks": [["id": "g", "type": "human_input", "prompt": "?"]]])
+            try await client.post("/instances", ["sequence_id": "dk-one", "id": "dk-one-1", "tenant_id": "t-one", "namespace": "ns-one"])
+            #expect(try await api.waitFor(client, "dk-one-1", state: "waiting")["state"] == "waiting")
+            _ = try await api.redis.sendToEachPrimary(RedisCommand("SCRIPT", "LOAD", LuaScripts.decideGate.source))
+            let coldRedis = RedisClient(configuration: api.redis.configuration)
+            defer { coldRedis.shutdown() }
+            let cold = Storage(redis: coldRedis, keys: api.keys, declaredKeys: DeclaredKeys())
+            let before = coldRedis.sent
+            let decision = try await ApprovalStore(cold).decide(
+                "dk-one-1", blockId: "g", payload: ["value": "yes"], by: .anonymous, idempotencyKey: nil, nowMilliseconds: Clock.nowMilliseconds())
+            let sent = coldRedis.sent.roundTrips - before.roundTrips
+            guard case .applied = decision else { Issue.record("expected applied, got \(decision)"); return }
+            #expect(sent == (api.redis.isCluster ? 2 : 1), "\(sent) round trips")
+            let p = api.keys.partition(of: "dk-one-1")
+            for index in [api.keys.approvals(p), api.keys.approvals(p, tenant: "t-one"), api.keys.approvals(p, namespace: "ns-one"),
+                          api.keys.approvals(p, tenant: "t-one", namespace: "ns-one")] {
+                #expect(try await members(api, index) == [], "\(index)")
+            }
+            #expect(try await api.waitFor(client, "dk-one-1", state: "completed")["state"] == "completed")
+        }
+    }
+
     @Test func aColdProcessCancelsAndDeletesInstancesWithOpenTasks() async throws {
         let api = try await TestAPI.make()
         try await api.run(engine: true) { client in

@@ -13,6 +13,10 @@ import SluiceRedis
 ///
 /// One per process, keyed by the instance's hash key (prefix and partition included), so the API
 /// and the runner of a process share what either learned.
+///
+/// Only Redis Cluster needs any of this: on a single Redis no slot migrates, so the scripts are
+/// told so (the count -1) and touch the keys their data names without asking. Every call is then
+/// one script call, whichever process makes it and however many instances it has met.
 public final class DeclaredKeys: Sendable {
     public static let shared = DeclaredKeys()
 
@@ -52,6 +56,7 @@ extension Storage {
     /// and `arguments` are its own layout; the keys known for `instance` are appended, then their
     /// count. Sent again (at most twice more) when the script asks for keys it was not sent.
     func runDeclaring(_ script: RedisScript, instance: String, keys: [String], arguments: [RedisArgument]) async throws -> RedisReply {
+        guard redis.isCluster else { return try await redis.run(script, keys: keys, arguments: arguments + [Self.noDeclarationNeeded]) }
         let id = self.keys.instance(instance)
         var reply = RedisReply.null
         for _ in 0..<3 {
@@ -65,12 +70,16 @@ extension Storage {
 
     /// Records keys that the data of `instance` names, known to the caller that wrote them.
     func learnDeclaredKeys(_ learned: [String], instance: String) {
+        guard redis.isCluster else { return }
         declaredKeys.learn(learned, for: keys.instance(instance))
     }
 
     /// `runDeclaring` for many calls pipelined at once (sweepers); the calls that ask for keys
     /// are sent again one by one.
     func runAllDeclaring(_ script: RedisScript, _ calls: [(instance: String, keys: [String], arguments: [RedisArgument])]) async throws -> [RedisReply] {
+        guard redis.isCluster else {
+            return try await redis.runAll(script, calls.map { (keys: $0.keys, arguments: $0.arguments + [Self.noDeclarationNeeded]) })
+        }
         var replies = try await redis.runAll(script, calls.map { call in
             let declared = declaredKeys.keys(for: keys.instance(call.instance))
             return (keys: call.keys + declared, arguments: call.arguments + [RedisArgument(declared.count)])
@@ -83,4 +92,8 @@ extension Storage {
         }
         return replies
     }
+
+    /// The declared-key count that tells a script it runs on a single Redis, where keys its data
+    /// names need not be declared (`take_declared_keys` in lua/prelude.lua).
+    static let noDeclarationNeeded: RedisArgument = "-1"
 }
