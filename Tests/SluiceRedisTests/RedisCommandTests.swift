@@ -23,7 +23,17 @@ import Testing
             let reference = Self.hiredis(command)
             #expect(Array(ours.readableBytesView) == reference, "\(command.arguments.first.map { String(decoding: $0.bytes, as: UTF8.self) } ?? "")")
             #expect(command.encodedCount == reference.count)
+            // Appended after what the buffer holds, from a slice's readable bytes only.
+            var appended = ByteBuffer(string: "head")
+            command.encode(into: &appended)
+            #expect(Array(appended.readableBytesView) == Array("head".utf8) + reference)
         }
+        var sliced = ByteBuffer(string: "xxpayloadyy")
+        sliced.moveReaderIndex(forwardBy: 2)
+        sliced.moveWriterIndex(to: 9)
+        var out = ByteBuffer()
+        RedisCommand("SET", [.init("k"), .init(buffer: sliced), .init(bytes: []), .init("")]).encode(into: &out)
+        #expect(String(buffer: out) == "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$7\r\npayload\r\n$0\r\n\r\n$0\r\n\r\n")
     }
 
     @Test func argumentsAreEqualByTheirBytesWhateverTheirForm() {
