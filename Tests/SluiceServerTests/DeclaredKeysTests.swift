@@ -17,12 +17,18 @@ import Testing
         Storage(redis: api.redis, keys: api.keys, declaredKeys: DeclaredKeys())
     }
 
+    /// An instance of a one-gate sequence `sequence`, waiting at its gate `g` (opened by the
+    /// test application's runner).
+    func openGate(_ api: TestAPI, _ client: TestClient, sequence: String, id: String, tenant: String, namespace: String) async throws {
+        try await client.post("/sequences", ["id": .string(sequence), "blocks": [["id": "g", "type": "human_input", "prompt": "?"]]])
+        try await client.post("/instances", ["sequence_id": .string(sequence), "id": .string(id), "tenant_id": .string(tenant), "namespace": .string(namespace)])
+        #expect(try await api.waitFor(client, id, state: "waiting")["state"] == "waiting")
+    }
+
     @Test func aDecisionWithoutTheGateIndexesChangesNothingAndAsksForThem() async throws {
         let api = try await TestAPI.make()
         try await api.run(engine: true) { client in
-            try await client.post("/sequences", ["id": "dk-gated", "blocks": [["id": "g", "type": "human_input", "prompt": "?"]]])
-            try await client.post("/instances", ["sequence_id": "dk-gated", "id": "dk-1", "tenant_id": "t-dk", "namespace": "ns-dk"])
-            #expect(try await api.waitFor(client, "dk-1", state: "waiting")["state"] == "waiting")
+            try await openGate(api, client, sequence: "dk-gated", id: "dk-1", tenant: "t-dk", namespace: "ns-dk")
             let keys = api.keys
             let p = keys.partition(of: "dk-1")
             let tenantIndex = keys.approvals(p, tenant: "t-dk")
@@ -59,9 +65,7 @@ import Testing
     @Test func aColdProcessDecidesWithOneScriptCallOnASingleRedis() async throws {
         let api = try await TestAPI.make()
         try await api.run(engine: true) { client in
-            try await client.post("/sequences", ["id": "dk-one", "blocks": [["id": "g", "type": "human_input", "prompt": "?"]]])
-            try await client.post("/instances", ["sequence_id": "dk-one", "id": "dk-one-1", "tenant_id": "t-one", "namespace": "ns-one"])
-            #expect(try await api.waitFor(client, "dk-one-1", state: "waiting")["state"] == "waiting")
+            try await openGate(api, client, sequence: "dk-one", id: "dk-one-1", tenant: "t-one", namespace: "ns-one")
             _ = try await api.redis.sendToEachPrimary(RedisCommand("SCRIPT", "LOAD", LuaScripts.decideGate.source))
             let coldRedis = RedisClient(configuration: api.redis.configuration)
             defer { coldRedis.shutdown() }
