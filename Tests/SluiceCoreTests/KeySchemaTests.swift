@@ -7,6 +7,10 @@ import Testing
     @Test func crc32MatchesTheStandardCheckValue() {
         #expect(CRC32.checksum("123456789".utf8) == 0xCBF4_3926)
         #expect(CRC32.checksum([UInt8]()) == 0)
+        // Contiguous and non-contiguous bytes give the same checksum.
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        #expect(CRC32.checksum(bytes) == CRC32.checksum(bytes.lazy.map { $0 }))
+        #expect(CRC32.checksum(bytes) == 0x17BC_2A46)  // zlib.crc32
     }
 
     /// Values computed independently (Python's zlib.crc32): placement must never change, or
@@ -47,6 +51,12 @@ import Testing
         }
         #expect(keys.instance(id) == "{sluice:0}:i:abc-123")
         #expect(keys.events(id) == "{sluice:0}:ev:abc-123")
+        // The names stored data lives under: they must never change.
+        #expect([keys.context(id), keys.outputs(id), keys.gate(id), keys.inbox(id), keys.checkpoints(id), keys.checkpointData(id)]
+            == ["{sluice:0}:ctx:abc-123", "{sluice:0}:out:abc-123", "{sluice:0}:gate:abc-123", "{sluice:0}:inbox:abc-123",
+                "{sluice:0}:cp:abc-123", "{sluice:0}:cpd:abc-123"])
+        #expect(keys.instanceKeys(id) == [keys.context(id), keys.events(id), keys.outputs(id), keys.gate(id), keys.inbox(id),
+                                          keys.checkpoints(id), keys.checkpointData(id)])
         #expect(keys.ready(7) == "{sluice:7}:ready")
         #expect(keys.meta == "sluice:meta")
     }

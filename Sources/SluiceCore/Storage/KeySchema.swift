@@ -45,22 +45,31 @@ public struct KeySchema: Sendable, Equatable {
     // id (`<id>:ev`) could be another instance's key (id `a:ev` vs the events of `a`). Every kind
     // that takes data ends in `:` and no kind is a prefix of another, so no two distinct
     // (kind, id) pairs give the same key (KeySchemaTests checks random ids).
-    public func instance(_ id: String) -> String { instanceKey("i", id) }
-    public func events(_ id: String) -> String { instanceKey("ev", id) }
+    public func instance(_ id: String) -> String { instanceKey(.instance, id) }
+    public func events(_ id: String) -> String { instanceKey(.events, id) }
     /// The context: one field per top-level key, each value JSON text, so a shallow merge is
     /// an HSET and scripts never decode user JSON.
-    public func context(_ id: String) -> String { instanceKey("ctx", id) }
-    public func outputs(_ id: String) -> String { instanceKey("out", id) }
-    public func gate(_ id: String) -> String { instanceKey("gate", id) }
-    public func inbox(_ id: String) -> String { instanceKey("inbox", id) }
-    public func checkpoints(_ id: String) -> String { instanceKey("cp", id) }
-    public func checkpointData(_ id: String) -> String { instanceKey("cpd", id) }
+    public func context(_ id: String) -> String { instanceKey(.context, id) }
+    public func outputs(_ id: String) -> String { instanceKey(.outputs, id) }
+    public func gate(_ id: String) -> String { instanceKey(.gate, id) }
+    public func inbox(_ id: String) -> String { instanceKey(.inbox, id) }
+    public func checkpoints(_ id: String) -> String { instanceKey(.checkpoints, id) }
+    public func checkpointData(_ id: String) -> String { instanceKey(.checkpointData, id) }
     /// Every key of an instance but its hash: what expires, is restored or is deleted with it.
+    /// The partition is computed once for all seven.
     public func instanceKeys(_ id: String) -> [String] {
-        [context(id), events(id), outputs(id), gate(id), inbox(id), checkpoints(id), checkpointData(id)]
+        let p = partition(of: id)
+        return [InstanceKind.context, .events, .outputs, .gate, .inbox, .checkpoints, .checkpointData].map { instanceKey($0, id, in: p) }
     }
 
-    private func instanceKey(_ kind: String, _ id: String) -> String { "\(tag(partition(of: id))):\(kind):\(id)" }
+    /// The kinds of an instance's keys, as they appear in the key (`{p}:<kind>:<id>`).
+    private enum InstanceKind: String {
+        case instance = "i", events = "ev", context = "ctx", outputs = "out", gate, inbox, checkpoints = "cp", checkpointData = "cpd"
+    }
+
+    private func instanceKey(_ kind: InstanceKind, _ id: String, in p: Int? = nil) -> String {
+        "\(tag(p ?? partition(of: id))):\(kind.rawValue):\(id)"
+    }
 
     // MARK: per partition
 
