@@ -79,4 +79,36 @@ import Testing
         try fresh.feed(Self.buffer("+OK\r\n"))
         #expect(try Self.drain(fresh) == [.status("OK")])
     }
+
+    /// Strings under `ReplyNodes.largeString` bytes and at or over it go to two different buffers;
+    /// a reply mixing them, fed in uneven pieces, keeps each string's bytes and order. A reply
+    /// bigger than the memory the reader keeps is followed by small ones that still read right.
+    @Test func smallAndLargeStringsInterleavedAcrossFeeds() throws {
+        let sizes = [0, 1, ReplyNodes.largeString - 1, ReplyNodes.largeString, 3, 70_000, 5, ReplyNodes.largeString + 1, 2]
+        let strings = sizes.enumerated().map { index, size in
+            String((0..<size).map { Character(UnicodeScalar(UInt8(ascii: "a") + UInt8((index + $0) % 26))) })
+        }
+        var wire = "*\(strings.count)\r\n"
+        for text in strings { wire += "$\(text.utf8.count)\r\n\(text)\r\n" }
+        let big = String(repeating: "z", count: ReplyBytes.keptCapacity + 1)
+        // Small strings adding up to more than the reader keeps between replies.
+        let small = (0..<300).map { "k\($0)-" + String(repeating: "s", count: ReplyNodes.largeString - 10) }
+        #expect(small.reduce(0) { $0 + $1.utf8.count } > ReplyBytes.keptCapacity)
+        wire += "*\(small.count + 1)\r\n" + small.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined() + "$\(big.utf8.count - 10)\r\n\(big.dropFirst(10))\r\n"
+        wire += "*2\r\n$2\r\nid\r\n$3\r\nabc\r\n"
+        let reader = RESPReplyReader()
+        var bytes = Self.buffer(wire)
+        var replies: [RedisReply] = []
+        var piece = 1
+        while bytes.readableBytes > 0, let slice = bytes.readSlice(length: min(bytes.readableBytes, piece)) {
+            try reader.feed(slice)
+            replies += try Self.drain(reader)
+            piece = piece * 7 % 9_973 + 1
+        }
+        #expect(replies == [
+            .array(strings.map { .string(Self.buffer($0)) }),
+            .array(small.map { .string(Self.buffer($0)) } + [.string(Self.buffer(String(big.dropFirst(10))))]),
+            .array([.string(Self.buffer("id")), .string(Self.buffer("abc"))]),
+        ])
+    }
 }

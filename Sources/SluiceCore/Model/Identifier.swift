@@ -2,7 +2,11 @@
 /// `^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`. Checked once at the edge.
 public enum Identifier {
     public static func isValid(_ value: String) -> Bool {
-        let bytes = Array(value.utf8)
+        // A native string's bytes are read in place; only a bridged one is copied.
+        value.utf8.withContiguousStorageIfAvailable(isValid) ?? isValid(Array(value.utf8))
+    }
+
+    private static func isValid<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
         guard let first = bytes.first, bytes.count <= 128, isAlphanumeric(first) else { return false }
         return bytes.dropFirst().allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-") }
     }

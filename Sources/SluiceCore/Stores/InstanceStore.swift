@@ -112,7 +112,6 @@ public struct InstanceStore: StorageBacked {
         guard let record = InstanceRecord(instance: try replies[0].throwingServerError(), context: try replies[1].throwingServerError()),
               caller.sees(tenant: record.tenantId) else { return nil }
         var out = ByteBuffer()
-        out.reserveCapacity(512)
         record.write(to: &out)
         return out
     }
