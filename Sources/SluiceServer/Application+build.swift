@@ -45,15 +45,14 @@ public struct ServerDependencies: Sendable {
 /// The router with every route and middleware of the API.
 public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)
-    // Middleware is captured when a route is added, so it goes first. Metrics wrap the error
-    // answers so that failed requests are counted with their final status.
-    router.middlewares.add(MetricsMiddleware())
-    // Then Sluice's own steps, in one layer (see `RequestPipeline` for their order and why one).
+    // Middleware is captured when a route is added, so it goes first: Sluice's steps, metrics
+    // included, in one layer (see `RequestPipeline` for their order and why one).
     let sessions = ConsoleSessionStore(redis: dependencies.redis, keys: dependencies.configuration.keys)
     router.middlewares.add(RequestPipeline(
         drain: dependencies.drain, limits: Limits(dependencies.configuration), apiKeys: APIKeyAuthenticator(ring: dependencies.apiKeys),
         consoleSessions: dependencies.console ? ConsoleSessionAuthenticator(sessions: sessions, ring: dependencies.apiKeys) : nil,
-        access: AccessCheck(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen)))
+        access: AccessCheck(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen),
+        metrics: RequestMetrics()))
 
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)

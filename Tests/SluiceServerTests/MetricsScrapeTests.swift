@@ -125,6 +125,9 @@ import Testing
         #expect(eventsSent >= 4)  // scheduled, running, the output, completed at least
         #expect(resumed.text.contains(": gap"))
 
+        // A request answered with an error is counted with its route and final status.
+        #expect(try await Self.call(base + "/instances/no-such-instance").status == 404)
+
         let metrics = try await Self.call(base + "/metrics")
         #expect(metrics.status == 200)
         let text = metrics.text
@@ -132,6 +135,14 @@ import Testing
         #expect(Self.sample(text, "hb_requests", [#"http_route="/instances""#, #"http_request_method="POST""#, #"http_response_status_code="201""#]) == 3)
         #expect(Self.sample(text, "hb_requests", [#"http_route="/sequences""#, #"http_response_status_code="201""#]) == 3)
         #expect(Self.sample(text, "http_server_request_duration_count", [#"http_route="/instances""#, #"http_request_method="POST""#]) == 3)
+        #expect(Self.sample(text, "hb_requests", [#"http_route="/instances/{id}""#, #"http_response_status_code="404""#]) == 1)
+        #expect(Self.sample(text, "http_server_request_duration_count", [#"http_route="/instances/{id}""#, #"http_response_status_code="404""#]) == 1)
+        // In flight: only the scrape itself once every stream above has been counted out (a
+        // stream is counted when its body ends, which the client may see a moment earlier).
+        #expect(Self.sample(text, "http_server_active_requests", [#"http_request_method="POST""#]) == 0)
+        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(50)) {
+            Self.sample(try await Self.call(base + "/metrics").text, "http_server_active_requests", [#"http_request_method="GET""#]) == 1
+        })
         // Streams: none open now, every stored event sent counted, one gap.
         #expect(Self.sample(text, "sluice_sse_open_streams") == 0)
         #expect(Self.sample(text, "sluice_sse_events_sent") == Double(eventsSent))

@@ -3,22 +3,25 @@ import SluiceCore
 
 /// Sluice's own steps around every route, in one middleware frame, outermost first:
 ///
-/// 1. while the process drains (`ShutdownDrain`), every response, errors included, carries
+/// 1. the request's HTTP metrics (`RequestMetrics`: Hummingbird's names and labels);
+/// 2. while the process drains (`ShutdownDrain`), every response, errors included, carries
 ///    `Connection: close`, so a client or load balancer sends no other request on it;
-/// 2. every error becomes the API's JSON error body (`APIError.from`);
-/// 3. a failed console page is answered with a page instead (`ConsoleErrorPages`);
-/// 4. the body limit comes from the configured limits (`Limits.bodyBytes`): a body that cannot
+/// 3. every error becomes the API's JSON error body (`APIError.from`);
+/// 4. a failed console page is answered with a page instead (`ConsoleErrorPages`);
+/// 5. the body limit comes from the configured limits (`Limits.bodyBytes`): a body that cannot
 ///    fit any allowed request is refused (413) before it is read, and raising
 ///    `SLUICE_CONTEXT_MAX_BYTES` or `SLUICE_CHECKPOINT_MAX_BYTES` raises it with them;
-/// 5. who is calling: an API key header (`APIKeyAuthenticator`), else a console session cookie
+/// 6. who is calling: an API key header (`APIKeyAuthenticator`), else a console session cookie
 ///    on console paths (`ConsoleSessionAuthenticator`);
-/// 6. whether that principal may call the route (`AccessCheck`); tenant checks are the routes'.
+/// 7. whether that principal may call the route (`AccessCheck`); tenant checks are the routes'.
 ///
-/// These were seven middlewares. Each Hummingbird middleware layer adds about 0.9 KiB of
+/// These were eight middlewares. Each Hummingbird middleware layer adds about 0.9 KiB of
 /// responder closures and thunks to the connection task's allocations besides its own frame, and
-/// ~2k instructions to every request: an SSE stream's connection task peaked at 22.8 KiB during
-/// its request (11.4 KiB of it those seven layers), 13.2 KiB with one; every route costs ~15k
-/// instructions less (bench/README.md → S5 and bench/cost).
+/// ~2k instructions to every request, and the task allocator keeps its high-water mark for the
+/// connection's life: an SSE stream's connection task peaked at 22.8 KiB during its request
+/// (11.4 KiB of it seven layers), 13.2 KiB with one; every route costs ~15k instructions less
+/// (bench/README.md → S5 and bench/cost). The error answers are made in functions that are not
+/// async, so their values are not part of this async frame either.
 struct RequestPipeline: RouterMiddleware {
     typealias Context = SluiceRequestContext
     let drain: ShutdownDrain
@@ -27,26 +30,44 @@ struct RequestPipeline: RouterMiddleware {
     /// nil without the console.
     let consoleSessions: ConsoleSessionAuthenticator?
     let access: AccessCheck
+    let metrics: RequestMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = metrics.start(request)
         var response: Response
         do {
-            do {
-                var context = context
-                context.maxUploadSize = limits.bodyBytes
-                if let principal = try await apiKeys.authenticate(request: request, context: context) { context.identity = principal }
-                if let consoleSessions { try await consoleSessions.authenticate(request, context: &context) }
-                try access.check(request, context: context)
-                response = try await next(request, context)
-            } catch where consoleSessions != nil && ConsoleErrorPages.answers(request) {
-                // The context as the request came in: a page must not show a session the failure
-                // may have been about.
-                response = try ConsoleErrorPages.response(for: error, request: request, context: context)
+            var context = context
+            context.maxUploadSize = limits.bodyBytes
+            if let principal = try apiKeys.principal(of: request) { context.identity = principal }
+            if let consoleSessions, let token = consoleSessions.token(request, context: context) {
+                try await consoleSessions.authenticate(token: token, context: &context)
             }
+            try access.check(request, context: context)
+            response = try await next(request, context)
         } catch {
-            response = try APIError.from(error, logger: context.logger).response(from: request, context: context)
+            do {
+                response = try answer(error, request: request, context: context)
+            } catch {
+                metrics.failed(error, request: request, route: context.endpointPath, started: started)
+                throw error
+            }
         }
         if drain.isDraining { response.headers[.connection] = "close" }
-        return response
+        return metrics.finish(response, request: request, route: context.endpointPath, started: started)
+    }
+
+    /// The answer to a failed request: a console page for a console page's failure (made from
+    /// the context as the request came in, as a page must not show a session the failure may
+    /// have been about), else the API's JSON error.
+    @inline(never)
+    private func answer(_ error: any Error, request: Request, context: Context) throws -> Response {
+        if consoleSessions != nil && ConsoleErrorPages.answers(request) {
+            do {
+                return try ConsoleErrorPages.response(for: error, request: request, context: context)
+            } catch {
+                return try APIError.from(error, logger: context.logger).response(from: request, context: context)
+            }
+        }
+        return try APIError.from(error, logger: context.logger).response(from: request, context: context)
     }
 }

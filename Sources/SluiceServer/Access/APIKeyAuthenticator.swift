@@ -15,6 +15,11 @@ struct APIKeyAuthenticator<Context: AuthRequestContext<Principal>>: Authenticato
     static var apiKeyHeader: HTTPField.Name { HTTPField.Name("X-API-Key")! }
 
     func authenticate(request: Request, context: Context) async throws -> Principal? {
+        try principal(of: request)
+    }
+
+    /// What `authenticate` answers, without an async frame (`RequestPipeline` calls this).
+    func principal(of request: Request) throws -> Principal? {
         if ring.isOpen { return .anonymous }
         guard let presented = request.headers.bearer?.token ?? request.headers[Self.apiKeyHeader] else { return nil }
         guard let principal = ring.authenticate(presented.utf8) else {

@@ -10,9 +10,16 @@ struct ConsoleSessionAuthenticator: Sendable {
     let sessions: ConsoleSessionStore
     let ring: APIKeyRing
 
-    func authenticate(_ request: Request, context: inout SluiceRequestContext) async throws {
+    /// The session cookie to look up: only on a console path, with keys on and no key sent.
+    /// Not async, so an API request never allocates `authenticate`'s frame.
+    func token(_ request: Request, context: SluiceRequestContext) -> String? {
         guard ConsolePaths.contains(request.uri.path), !ring.isOpen, context.identity == nil,
-              let token = request.cookies[ConsoleCookies.session]?.value, !token.isEmpty else { return }
+              let token = request.cookies[ConsoleCookies.session]?.value, !token.isEmpty else { return nil }
+        return token
+    }
+
+    /// The session of `token` (from `token(_:context:)`) as the request's principal.
+    func authenticate(token: String, context: inout SluiceRequestContext) async throws {
         if let session = try await sessions.get(token: token), let principal = ring.principal(digest: session.keyDigest) {
             context.identity = principal
             context.consoleSession = session
