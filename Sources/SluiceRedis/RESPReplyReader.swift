@@ -9,9 +9,10 @@ import NIOCore
 /// and a walk to free them, and the bytes were then copied into Swift values anyway: a fifth of
 /// a one-key read's instructions (`GET /instances/{id}` under callgrind: 95k per request, of which
 /// 19k `freeReplyObject` and 20k copying out of the C tree). The reader is created with object
-/// functions of our own instead: each one records its node (`ReplyNodes`) and appends a bulk
-/// string's bytes to one buffer, and a complete reply is built from those (get-instance 461k →
-/// 420k instructions and 213 → 82 allocations per request; a list of 100 checkpoints 482 → 82).
+/// functions of our own instead: each one records its node (`ReplyNodes`) and keeps a bulk
+/// string's bytes (small ones in raw memory, large ones in a `ByteBuffer`), and a complete reply
+/// is built from those (get-instance 461k → 420k instructions and 213 → 82 allocations per
+/// request; a list of 100 checkpoints 482 → 82).
 final class RESPReplyReader {
     private let reader: UnsafeMutablePointer<redisReader>
     /// Behind a pointer, not in a class: the callbacks append to it for every element, and a
@@ -67,8 +68,8 @@ final class RESPReplyReader {
 }
 
 /// The reply being read, as hiredis reports it: its nodes depth first (an array before its
-/// elements, which is the order hiredis calls the object functions in) and every bulk string's
-/// bytes in one buffer, handed out as slices of it once the reply is complete.
+/// elements, which is the order hiredis calls the object functions in) and its bulk strings'
+/// bytes in two buffers (by size), handed out as slices of them once the reply is complete.
 struct ReplyNodes: ~Copyable {
     enum Node {
         /// A bulk string under `largeString` bytes, in `small`, or one of at least that, in `large`.
