@@ -59,6 +59,9 @@ public struct InstanceRecord: Sendable {
     private var context: [(key: ByteBuffer, value: ByteBuffer)] = []
 
     private static let decisionPrefix: StaticString = "decision:"
+    /// The fields `write` escapes as JSON strings; the sequence id twice, as it may stand in for
+    /// the name.
+    private static let escapedFields: [Field] = [.id, .tenantId, .namespace, .sequenceId, .sequenceId, .sequenceName, .state, .currentBlock]
 
     /// From the HGETALL replies of the instance hash and its context hash; nil when the first is
     /// not a complete instance (as `Instance(fields:context:)`).
@@ -136,14 +139,12 @@ public struct InstanceRecord: Sendable {
     }
 
     /// The most bytes `write` can write: the fixed text (under 300 bytes, with two times of at
-    /// most 30 and a number of at most 20), every text field escaped at the worst (the sequence
-    /// id twice, as it may stand in for the name), and the spliced JSON as it is.
+    /// most 30 and a number of at most 20), every text field escaped at the worst, and the
+    /// spliced JSON as it is.
     private func bound(decisions: [ByteBuffer]) -> Int {
         let escaped = BoundedJSONWriter.maxEscapedBytesPerByte
         var bound = 512
-        for field in [Field.id, .tenantId, .namespace, .sequenceId, .sequenceId, .sequenceName, .state, .currentBlock] {
-            bound += escaped * (self[field]?.readableBytes ?? 0)
-        }
+        for field in Self.escapedFields { bound += escaped * (self[field]?.readableBytes ?? 0) }
         bound += (self[.metadata]?.readableBytes ?? 0) + (self[.error]?.readableBytes ?? 0)
         for member in context { bound += escaped * member.key.readableBytes + member.value.readableBytes + 4 }
         for decision in decisions { bound += decision.readableBytes + 1 }
