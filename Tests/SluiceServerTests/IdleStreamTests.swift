@@ -14,9 +14,9 @@ import Testing
         let wakes = WakeRegistry()
         let reads = NIOLockedValueBox(0)
         let router = Router(context: SluiceRequestContext.self)
-        router.get("/idle") { request, _ in
+        router.get("/idle") { request, context in
             try SSEStream.response(
-                request, limiter: StreamLimiter(maximum: 10), wakes: wakes, wakeKey: "idle", pollMilliseconds: 100,
+                request, channel: context.channel, limiter: StreamLimiter(maximum: 10), wakes: wakes, wakeKey: "idle", pollMilliseconds: 100,
                 safetyPollMilliseconds: 60_000, keepaliveSeconds: 3600, initial: 0
             ) { _, _ in
                 reads.withLockedValue { $0 += 1 }

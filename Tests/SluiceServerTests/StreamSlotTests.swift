@@ -24,11 +24,11 @@ import Glibc
         let limiter = StreamLimiter(maximum: 1)
         for _ in 0..<3 {
             var response: Response? = try SSEStream.response(
-                Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0
+                Self.request(), channel: nil, limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0
             ) { _, _ in SSEStep(text: "", finished: true) }
             #expect(limiter.count == 1)
             #expect(throws: APIError.self) {
-                try SSEStream.response(Self.request(), limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0) { _, _ in
+                try SSEStream.response(Self.request(), channel: nil, limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0) { _, _ in
                     SSEStep(text: "", finished: true)
                 }
             }
@@ -68,6 +68,37 @@ import Glibc
                 try await Task.sleep(for: .milliseconds(200))
             }
             #expect(opened.map(\.status) == [200, 200])
+        }
+    }
+
+    /// A client that closes its stream is noticed at once, not at the next keepalive write: with
+    /// one slot and a keepalive of a minute, a second stream opens within seconds of the first
+    /// client leaving, whether it closed cleanly (FIN) or reset the connection.
+    @Test(arguments: [false, true])
+    func aClosedStreamFreesItsSlotBeforeAnyKeepalive(reset: Bool) async throws {
+        let api = try await TestAPI.make { $0.sseMaxStreams = 1; $0.sseKeepaliveSeconds = 60 }
+        try await api.run(live: true) { client in
+            let port = try #require(client.port)
+            try await client.post("/sequences", ["id": "nap", "blocks": [["id": "z", "type": "step", "handler": "sleep", "params": ["ms": 60_000]]]])
+            try await client.post("/instances", ["sequence_id": "nap", "id": "slot-2"])
+            let auth = TestAuth.headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+            let opened = await SlowReaderTests.blocking {
+                guard let socket = try? SlowReaderTests.SlowSocket(port: port) else { return "no connection" }
+                socket.send("GET /instances/slot-2/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\(auth)\r\n")
+                var text = ""
+                while !text.contains(": stream open"), let more = socket.receive(4096), !more.isEmpty { text += more }
+                if reset { socket.resetOnClose() }
+                return text  // the socket closes as the closure returns
+            }
+            #expect(opened.contains(": stream open"))
+            let deadline = ContinuousClock.now + .seconds(10)
+            var second = SSEClient.Result(status: 0, headers: [:], events: [], comments: [])
+            while ContinuousClock.now < deadline {
+                second = try await SSEClient.read(port: port, path: "/instances/slot-2/stream", timeout: .seconds(2)) { $0.comments.contains("stream open") }
+                if second.status == 200 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(second.status == 200)
         }
     }
 

@@ -3,7 +3,8 @@ import HummingbirdAuth
 import NIOCore
 import SluiceCore
 
-/// The per-request context of every route: the authenticated principal and the body size limit.
+/// The per-request context of every route: the authenticated principal, the body size limit and
+/// the connection.
 public struct SluiceRequestContext: AuthRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `APIKeyAuthenticator`: the key's principal, `anonymous` in open mode, nil when no
@@ -15,9 +16,13 @@ public struct SluiceRequestContext: AuthRequestContext {
     /// Set by `ConsoleSessionAuthenticator` on console requests signed in with a session cookie
     /// (its CSRF token guards the console's writes).
     public var consoleSession: ConsoleSession?
+    /// The request's connection: a stream watches it for its client leaving
+    /// (`ClientDepartureHandler`).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.channel = source.channel
     }
 
     /// Who is calling. Routes that need a key are only reached with one (`AccessCheck`);

@@ -40,7 +40,7 @@ struct ApprovalStreamController {
         }
         let reader = self.reader
         return try SSEStream.response(
-            request, limiter: limiter, wakes: wakes, wakeKey: Self.wakeKey, pollMilliseconds: pollMilliseconds,
+            request, channel: context.channel, limiter: limiter, wakes: wakes, wakeKey: Self.wakeKey, pollMilliseconds: pollMilliseconds,
             safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds, initial: start
         ) { position, _ in
             let batch = try await reader.read(after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace)

@@ -37,7 +37,7 @@ struct InstanceStreamController {
         let reader = self.reader
         let caller = context.principal.caller
         return try SSEStream.response(
-            request, limiter: limiter, wakes: wakes, wakeKey: id, pollMilliseconds: pollMilliseconds,
+            request, channel: context.channel, limiter: limiter, wakes: wakes, wakeKey: id, pollMilliseconds: pollMilliseconds,
             safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds,
             initial: StreamSession(after: lastEventID ?? "0-0")
         ) { session, woken in
