@@ -44,6 +44,7 @@ final class RequestMetrics: Sendable {
     private let active = NIOLockedValueBox<[HTTPRequest.Method: Meter]>([:])
     private let endpoints = NIOLockedValueBox<[Endpoint: EndpointMetrics]>([:])
 
+    @inline(never)  // keeps RequestPipeline.handle's async frame small (see there)
     func start(_ request: Request) -> Started {
         let method = request.method
         let meter = active.withLockedValue { meters in
@@ -73,6 +74,7 @@ final class RequestMetrics: Sendable {
     }
 
     /// A request that ended in an error instead of a response.
+    @inline(never)  // keeps RequestPipeline.handle's async frame small (see there)
     func failed(_ error: any Error, request: Request, route: String?, started: Started) {
         let status = (error as? any HTTPResponseError)?.status ?? .internalServerError
         let metrics = endpoint(Endpoint(route: route ?? "NotFound", method: request.method, status: status))

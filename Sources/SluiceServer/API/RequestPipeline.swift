@@ -36,9 +36,7 @@ struct RequestPipeline: RouterMiddleware {
         let started = metrics.start(request)
         var response: Response
         do {
-            var context = context
-            context.maxUploadSize = limits.bodyBytes
-            if let principal = try apiKeys.principal(of: request) { context.identity = principal }
+            var context = try authenticated(request, context: context)
             if let consoleSessions, let token = consoleSessions.token(request, context: context) {
                 try await consoleSessions.authenticate(token: token, context: &context)
             }
@@ -52,6 +50,28 @@ struct RequestPipeline: RouterMiddleware {
                 throw error
             }
         }
+        return finished(response, request: request, context: context, started: started)
+    }
+
+    // The steps that are not async are functions of their own, never inlined: an async
+    // function's locals, and those of everything inlined into it, live in its frame in the task's
+    // allocator, and every connection keeps that allocator at its high-water mark for its life.
+    // Inlined, they made this frame ~2.4 KiB bigger (10,000 idle keep-alive connections:
+    // bench/idle-connections).
+
+    /// The context with the body limit and the API key's principal.
+    @inline(never)
+    private func authenticated(_ request: Request, context: Context) throws -> Context {
+        var context = context
+        context.maxUploadSize = limits.bodyBytes
+        if let principal = try apiKeys.principal(of: request) { context.identity = principal }
+        return context
+    }
+
+    /// The response as sent: `Connection: close` while draining, and counted once written.
+    @inline(never)
+    private func finished(_ response: Response, request: Request, context: Context, started: RequestMetrics.Started) -> Response {
+        var response = response
         if drain.isDraining { response.headers[.connection] = "close" }
         return metrics.finish(response, request: request, route: context.endpointPath, started: started)
     }

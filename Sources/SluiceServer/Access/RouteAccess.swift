@@ -90,6 +90,7 @@ struct AccessCheck: Sendable {
     let openAPI: Bool
     let metricsOpen: Bool
 
+    @inline(never)  // keeps RequestPipeline.handle's async frame small (see there)
     func check(_ request: Request, context: SluiceRequestContext) throws {
         // Unmatched paths have no endpoint: they answer 404 whoever asks (nothing to protect).
         guard !openAPI, let path = context.endpointPath else { return }
