@@ -3,22 +3,17 @@ import Hummingbird
 import HummingbirdAuth
 import Metrics
 
-/// Finds the principal of a request from `Authorization: Bearer <key>` or `X-API-Key: <key>`
-/// (hummingbird-auth's authenticator protocol; `RequestPipeline` calls `authenticate` within its
-/// own frame rather than adding one more middleware layer). An unknown key is
-/// refused here (401); a missing one is left to `AccessCheck`, which knows whether the
-/// route is open. Keys are never logged.
-struct APIKeyAuthenticator<Context: AuthRequestContext<Principal>>: AuthenticatorMiddleware {
-    typealias Identity = Principal
+/// Finds the principal of a request from `Authorization: Bearer <key>` (hummingbird-auth's
+/// `bearer`) or `X-API-Key: <key>`. `RequestPipeline` calls it within its own frame: not as a
+/// middleware layer of its own, and not `async`, so it adds nothing to a connection's task
+/// allocations. An unknown key is refused here (401); a missing one is left to `AccessCheck`,
+/// which knows whether the route is open. Keys are never logged.
+struct APIKeyAuthenticator: Sendable {
     let ring: APIKeyRing
 
     static var apiKeyHeader: HTTPField.Name { HTTPField.Name("X-API-Key")! }
 
-    func authenticate(request: Request, context: Context) async throws -> Principal? {
-        try principal(of: request)
-    }
-
-    /// What `authenticate` answers, without an async frame (`RequestPipeline` calls this).
+    /// The key's principal, `anonymous` when the API is open, nil when no key was sent.
     func principal(of request: Request) throws -> Principal? {
         if ring.isOpen { return .anonymous }
         guard let presented = request.headers.bearer?.token ?? request.headers[Self.apiKeyHeader] else { return nil }
