@@ -108,6 +108,7 @@ public func buildApplication(
     let configuration = dependencies.configuration
     return Application(
         router: buildRouter(dependencies),
+        server: .http1(configuration: .init(additionalChannelHandlers: [ReceiveBufferSizing()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"),
         services: services,
         onServerRunning: onServerRunning,
