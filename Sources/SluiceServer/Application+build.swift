@@ -45,55 +45,58 @@ public struct ServerDependencies: Sendable {
 /// The router with every route and middleware of the API.
 public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)
-    // Middleware is captured when a route is added, so it goes first: Sluice's steps, metrics
-    // included, in one layer (see `RequestPipeline` for their order and why one).
+    // Sluice's steps, metrics included, in one place (see `RequestPipeline` for their order):
+    // inside each route's responder (`APIRoutes`), and as a middleware for requests that match
+    // no route, added last so that it wraps only Hummingbird's not-found responder.
     let sessions = ConsoleSessionStore(redis: dependencies.redis, keys: dependencies.configuration.keys)
-    router.middlewares.add(RequestPipeline(
+    let pipeline = RequestPipeline(
         drain: dependencies.drain, limits: Limits(dependencies.configuration), apiKeys: APIKeyAuthenticator(ring: dependencies.apiKeys),
         consoleSessions: dependencies.console ? ConsoleSessionAuthenticator(sessions: sessions, ring: dependencies.apiKeys) : nil,
         access: AccessCheck(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen),
-        metrics: RequestMetrics()))
+        metrics: RequestMetrics())
+    let routes = APIRoutes(router: router, pipeline: pipeline)
 
     let keys = dependencies.configuration.keys
     let sequences = SequenceStore(redis: dependencies.redis, keys: keys)
     let storage = Storage(redis: dependencies.redis, configuration: dependencies.configuration)
     OperationsController(redis: dependencies.redis, registry: dependencies.registry, approvals: ApprovalStore(storage), drain: dependencies.drain)
-        .addRoutes(to: router)
-    OpenAPIDocumentController().addRoutes(to: router)
+        .addRoutes(to: routes)
+    OpenAPIDocumentController().addRoutes(to: routes)
     let instances = InstanceStore(storage)
-    SequencesController(store: sequences).addRoutes(to: router)
+    SequencesController(store: sequences).addRoutes(to: routes)
     InstancesController(instances: instances, sequences: sequences, contextMaxBytes: dependencies.configuration.contextMaxBytes)
-        .addRoutes(to: router)
+        .addRoutes(to: routes)
     let signals = SignalStore(storage)
     let approvals = ApprovalStore(storage)
-    SignalsController(signals: signals, approvals: approvals).addRoutes(to: router)
-    ApprovalsController(approvals: approvals).addRoutes(to: router)
+    SignalsController(signals: signals, approvals: approvals).addRoutes(to: routes)
+    ApprovalsController(approvals: approvals).addRoutes(to: routes)
     CheckpointsController(checkpoints: CheckpointStore(storage), checkpointMaxBytes: dependencies.configuration.checkpointMaxBytes)
-        .addRoutes(to: router)
+        .addRoutes(to: routes)
     let tasks = TaskStore(storage)
-    WorkersController(tasks: tasks, wakes: dependencies.wakes).addRoutes(to: router)
+    WorkersController(tasks: tasks, wakes: dependencies.wakes).addRoutes(to: routes)
     // One cap for every kind of stream on this process.
     let limiter = StreamLimiter(maximum: dependencies.configuration.sseMaxStreams)
     let instanceStream = InstanceStreamController(
         reader: EventStreamReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
         limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
         safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds))
-    instanceStream.addRoutes(to: router)
+    instanceStream.addRoutes(to: routes)
     let approvalStream = ApprovalStreamController(
         reader: ApprovalEventReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
         limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
         safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds))
-    approvalStream.addRoutes(to: router)
+    approvalStream.addRoutes(to: routes)
     if dependencies.console {
         ConsoleController(
             instances: instances, approvals: approvals, signals: signals, checkpoints: CheckpointStore(storage),
             events: EventStreamReader(redis: dependencies.redis, keys: keys), sessions: sessions, ring: dependencies.apiKeys,
             approvalStream: approvalStream.stream, instanceStream: instanceStream.stream
-        ).addRoutes(to: router)
+        ).addRoutes(to: routes)
     }
     if dependencies.benchRoutes {
-        router.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
+        routes.get("/bench/noop") { _, _ in jsonResponse(#"{"ok":true}"#) }
     }
+    router.middlewares.add(pipeline)
     return router
 }
 

@@ -9,10 +9,11 @@ import SluiceServer
 import SluiceTestSupport
 import Testing
 
-/// Sluice's own steps around every route run in one middleware layer (`RequestPipeline`); their
-/// order shows in the answers: a console page's error is a page (the API's JSON when asked for
-/// it), the body limit is applied before the route reads a body, and while the process drains
-/// every answer carries `Connection: close`, errors and error pages included.
+/// Sluice's own steps run around every route (`RequestPipeline`, inside each route's responder:
+/// `APIRoutes`) and around what matches no route (the same pipeline as a middleware); their order
+/// shows in the answers: a console page's error is a page (the API's JSON when asked for it), the
+/// body limit is applied before the route reads a body, and while the process drains every answer
+/// carries `Connection: close`, errors and error pages included.
 @Suite struct RequestPipelineTests {
     @Test func consoleErrorsArePagesOrJSONAndEveryAnswerCarriesTheDrainHeader() async throws {
         try await ShutdownDrainTests.withDrainableApplication("pipeline", console: true) { client, drain, configuration in
@@ -37,6 +38,12 @@ import Testing
                 // The API's errors stay JSON: an unknown route, and a body over the limit (413,
                 // refused by the limit the pipeline set, not by the route).
                 try await client.execute(uri: "/no-such-route", method: .get) { response in
+                    #expect(response.status == .notFound)
+                    #expect((try? JSONValue.parse(Array(buffer: response.body)))?["code"] == "not_found")
+                    #expect(response.headers[.connection] == close)
+                }
+                // A known path with a method it does not have matches no route either.
+                try await client.execute(uri: "/healthz", method: .delete) { response in
                     #expect(response.status == .notFound)
                     #expect((try? JSONValue.parse(Array(buffer: response.body)))?["code"] == "not_found")
                     #expect(response.headers[.connection] == close)

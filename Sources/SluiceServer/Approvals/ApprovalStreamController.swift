@@ -20,8 +20,8 @@ struct ApprovalStreamController {
     /// The wake-up key the gate scripts publish for any change of the queue.
     static let wakeKey = "~approvals"
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/approvals/stream", use: stream)
+    func addRoutes(to routes: APIRoutes) {
+        routes.get("/approvals/stream", use: stream)
     }
 
     @Sendable func stream(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -12,8 +12,8 @@ struct ApprovalsController {
     /// positions); the cursor does not.
     static let maximumDepth = 10_000
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/approvals", use: list)
+    func addRoutes(to routes: APIRoutes) {
+        routes.get("/approvals", use: list)
     }
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -21,21 +21,21 @@ struct ConsoleController {
     let approvalStream: @Sendable (Request, SluiceRequestContext) async throws -> Response
     let instanceStream: @Sendable (Request, SluiceRequestContext) async throws -> Response
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/console", use: home)
-        router.get("/console/sign-in", use: signInForm)
-        router.post("/console/sign-in", use: signIn)
-        router.post("/console/sign-out", use: signOut)
-        router.get("/console/assets/{file}", use: asset)
-        router.get("/console/approvals", use: inbox)
-        router.get("/console/approvals/stream", use: approvalStream)
-        router.post("/console/approvals/{id}/{block_id}", use: decide)
-        router.get("/console/instances", use: instanceList)
-        router.get("/console/instances/{id}", use: instancePage)
-        router.get("/console/instances/{id}/stream", use: instanceStream)
-        router.post("/console/instances/{id}/signals", use: signal)
-        router.get("/console/instances/{id}/checkpoints", use: checkpointList)
-        router.post("/console/instances/{id}/checkpoints/{checkpoint_id}/restore", use: restore)
+    func addRoutes(to routes: APIRoutes) {
+        routes.get("/console", use: home)
+        routes.get("/console/sign-in", use: signInForm)
+        routes.post("/console/sign-in", use: signIn)
+        routes.post("/console/sign-out", use: signOut)
+        routes.get("/console/assets/{file}", use: asset)
+        routes.get("/console/approvals", use: inbox)
+        routes.get("/console/approvals/stream", use: approvalStream)
+        routes.post("/console/approvals/{id}/{block_id}", use: decide)
+        routes.get("/console/instances", use: instanceList)
+        routes.get("/console/instances/{id}", use: instancePage)
+        routes.get("/console/instances/{id}/stream", use: instanceStream)
+        routes.post("/console/instances/{id}/signals", use: signal)
+        routes.get("/console/instances/{id}/checkpoints", use: checkpointList)
+        routes.post("/console/instances/{id}/checkpoints/{checkpoint_id}/restore", use: restore)
     }
 
     /// Approvers land on their inbox, everybody else on the instances.

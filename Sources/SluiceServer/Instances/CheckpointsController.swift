@@ -7,13 +7,13 @@ struct CheckpointsController {
     let checkpoints: CheckpointStore
     let checkpointMaxBytes: Int
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.post("/instances/{id}/checkpoints", use: save)
-        router.get("/instances/{id}/checkpoints", use: list)
-        router.get("/instances/{id}/checkpoints/latest", use: latest)
-        router.get("/instances/{id}/checkpoints/{checkpoint_id}", use: get)
-        router.post("/instances/{id}/checkpoints/prune", use: prune)
-        router.post("/instances/{id}/checkpoints/{checkpoint_id}/restore", use: restore)
+    func addRoutes(to routes: APIRoutes) {
+        routes.post("/instances/{id}/checkpoints", use: save)
+        routes.get("/instances/{id}/checkpoints", use: list)
+        routes.get("/instances/{id}/checkpoints/latest", use: latest)
+        routes.get("/instances/{id}/checkpoints/{checkpoint_id}", use: get)
+        routes.post("/instances/{id}/checkpoints/prune", use: prune)
+        routes.post("/instances/{id}/checkpoints/{checkpoint_id}/restore", use: restore)
     }
 
     @Sendable func save(_ request: Request, context: SluiceRequestContext) async throws -> Response {

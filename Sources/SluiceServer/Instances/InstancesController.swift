@@ -9,12 +9,12 @@ struct InstancesController {
     let sequences: SequenceStore
     let contextMaxBytes: Int
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.post("/instances", use: create)
-        router.get("/instances", use: list)
-        router.get("/instances/{id}", use: get)
-        router.get("/instances/{id}/outputs", use: outputs)
-        router.delete("/instances/{id}", use: delete)
+    func addRoutes(to routes: APIRoutes) {
+        routes.post("/instances", use: create)
+        routes.get("/instances", use: list)
+        routes.get("/instances/{id}", use: get)
+        routes.get("/instances/{id}/outputs", use: outputs)
+        routes.delete("/instances/{id}", use: delete)
     }
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -10,8 +10,8 @@ struct SignalsController {
 
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.post("/instances/{id}/signals", use: signal)
+    func addRoutes(to routes: APIRoutes) {
+        routes.post("/instances/{id}/signals", use: signal)
     }
 
     @Sendable func signal(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -4,8 +4,8 @@ import NIOCore
 /// `GET /openapi.yaml`: the API's OpenAPI 3.1 document, compiled into the binary from the
 /// repository's `openapi.yaml` (the EmbedResources build plugin). Open, like `/healthz`.
 struct OpenAPIDocumentController {
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/openapi.yaml", use: document)
+    func addRoutes(to routes: APIRoutes) {
+        routes.get("/openapi.yaml", use: document)
     }
 
     @Sendable func document(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -15,10 +15,10 @@ struct OperationsController {
     /// The queue's size across partitions, read when scraped (one pipelined round trip).
     static let approvalsPending = Gauge(label: "sluice_approvals_pending")
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/healthz", use: health)
-        router.get("/readyz", use: ready)
-        router.get("/metrics", use: metrics)
+    func addRoutes(to routes: APIRoutes) {
+        routes.get("/healthz", use: health)
+        routes.get("/readyz", use: ready)
+        routes.get("/metrics", use: metrics)
     }
 
     @Sendable func health(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -6,9 +6,9 @@ import SluiceCore
 struct SequencesController {
     let store: SequenceStore
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.post("/sequences", use: put)
-        router.get("/sequences/{id}", use: get)
+    func addRoutes(to routes: APIRoutes) {
+        routes.post("/sequences", use: put)
+        routes.get("/sequences/{id}", use: get)
     }
 
     @Sendable func put(_ request: Request, context: SluiceRequestContext) async throws -> Response {

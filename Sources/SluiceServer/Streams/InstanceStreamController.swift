@@ -22,8 +22,8 @@ struct InstanceStreamController {
 
     static let batchSize = 32
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.get("/instances/{id}/stream", use: stream)
+    func addRoutes(to routes: APIRoutes) {
+        routes.get("/instances/{id}/stream", use: stream)
     }
 
     @Sendable func stream(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -15,11 +15,11 @@ struct WorkersController {
     /// a waiting poll looks again this often.
     static let fallbackMilliseconds: Int64 = 1000
 
-    func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.post("/workers/tasks/poll", use: poll)
-        router.post("/workers/tasks/{task_id}/heartbeat", use: heartbeat)
-        router.post("/workers/tasks/{task_id}/complete", use: complete)
-        router.post("/workers/tasks/{task_id}/fail", use: fail)
+    func addRoutes(to routes: APIRoutes) {
+        routes.post("/workers/tasks/poll", use: poll)
+        routes.post("/workers/tasks/{task_id}/heartbeat", use: heartbeat)
+        routes.post("/workers/tasks/{task_id}/complete", use: complete)
+        routes.post("/workers/tasks/{task_id}/fail", use: fail)
     }
 
     @Sendable func poll(_ request: Request, context: SluiceRequestContext) async throws -> Response {
