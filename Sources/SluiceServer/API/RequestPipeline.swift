@@ -60,13 +60,29 @@ struct RequestPipeline: RouterMiddleware {
 
     /// The context the route gets: the body limit and the principal (an API key's, or a console
     /// session's: a Redis read), once that principal may call the route. A function of its own,
-    /// so its locals are in a frame freed before the route runs, not in `handle`'s.
+    /// so its locals are in a frame freed before the route runs, not in `handle`'s; the session's
+    /// read is in another, so that this frame stays small too.
     @inline(never)
     private func admitted(_ request: Request, context: Context) async throws -> Context {
-        var context = try authenticated(request, context: context)
-        if let consoleSessions, let token = consoleSessions.token(request, context: context) {
-            try await consoleSessions.authenticate(token: token, context: &context)
+        let context = try authenticated(request, context: context)
+        if let token = sessionToken(request, context: context) {
+            return try await signedIn(request, token: token, context: context)
         }
+        try access.check(request, context: context)
+        return context
+    }
+
+    /// A console page's session cookie, when it sent no API key.
+    @inline(never)
+    private func sessionToken(_ request: Request, context: Context) -> String? {
+        consoleSessions?.token(request, context: context)
+    }
+
+    /// The context with the principal of the console session `token`, once it may call the route.
+    @inline(never)
+    private func signedIn(_ request: Request, token: String, context: Context) async throws -> Context {
+        var context = context
+        try await consoleSessions?.authenticate(token: token, context: &context)
         try access.check(request, context: context)
         return context
     }
