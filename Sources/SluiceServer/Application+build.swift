@@ -42,7 +42,7 @@ public struct ServerDependencies: Sendable {
     }
 }
 
-/// The router with every route and middleware of the API.
+/// The router with every route of the API, each answering through `RequestPipeline`.
 public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)
     // Sluice's steps, metrics included, in one place (see `RequestPipeline` for their order):

@@ -16,8 +16,6 @@ struct APIRoutes {
 
     func get(_ path: RouterPath, use handler: @escaping Handler) { add(path, .get, handler) }
     func post(_ path: RouterPath, use handler: @escaping Handler) { add(path, .post, handler) }
-    func put(_ path: RouterPath, use handler: @escaping Handler) { add(path, .put, handler) }
-    func patch(_ path: RouterPath, use handler: @escaping Handler) { add(path, .patch, handler) }
     func delete(_ path: RouterPath, use handler: @escaping Handler) { add(path, .delete, handler) }
 
     private func add(_ path: RouterPath, _ method: HTTPRequest.Method, _ handler: @escaping Handler) {
