@@ -3,9 +3,9 @@ import Hummingbird
 /// Where the controllers add their routes: every route answers through `RequestPipeline`, which
 /// runs inside the route's own responder (`PipelinedRoute`) rather than as a Hummingbird
 /// middleware in front of it. A middleware layer puts a type-erased responder, the middleware's
-/// witness and a closure thunk for `next` between the router and the route: three async frames
-/// that every connection's task allocator keeps at its high-water mark, and their calls on every
-/// request. Controllers only ever see this type, so a route cannot be added without the pipeline
+/// witness, a closure thunk for `next` and the route's `CallbackResponder` between the router and
+/// the handler: four async calls on every request, whose frames every connection's task allocator
+/// keeps at its high-water mark. Controllers only ever see this type, so a route cannot be added without the pipeline
 /// (access checks included). Unknown paths and methods, which reach no route, get the same
 /// pipeline as a middleware (`buildRouter`).
 struct APIRoutes {

@@ -25,7 +25,7 @@ import SluiceCore
 ///
 /// It is no longer a middleware in front of the routes but runs inside each route's responder
 /// (`APIRoutes`, `PipelinedRoute`): that took the middleware's type-erased responder, its witness
-/// and a thunk for `next` out of every request, 3.4–5.5k instructions (floor 181k -> 176k) and
+/// and a thunk for `next` out of every request, 3.2–5.5k instructions (floor 181k -> 176k) and
 /// 1.0 KiB per idle keep-alive connection, 2.0 KiB per idle SSE stream. It stays a middleware
 /// for the requests that reach no route (`buildRouter`).
 struct RequestPipeline: RouterMiddleware {
