@@ -55,11 +55,18 @@ public final class RedisClient: Sendable {
     /// returned as `.error`.
     public func send(_ command: RedisCommand) async throws -> RedisReply {
         count(commands: 1)
-        return try await RedisMetrics.measure {
+        let started = ContinuousClock.now
+        do {
+            let reply: RedisReply
             switch backend {
-            case .single(let pool): return try await pool.connection().send(command)
-            case .cluster(let router): return try await router.send(command)
+            case .single(let pool): reply = try await pool.connection().send(command)
+            case .cluster(let router): reply = try await router.send(command)
             }
+            RedisMetrics.roundTrip(since: started)
+            return reply
+        } catch let error as RedisClientError {
+            RedisMetrics.failed(error.code)
+            throw error
         }
     }
 
@@ -80,11 +87,18 @@ public final class RedisClient: Sendable {
     /// are grouped by the primary of their slot: one pipeline per node, all at once.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
         count(commands: commands.count)
-        return try await RedisMetrics.measure {
+        let started = ContinuousClock.now
+        do {
+            let replies: [RedisReply]
             switch backend {
-            case .single(let pool): return try await pool.connection().pipeline(commands)
-            case .cluster(let router): return try await router.pipeline(commands)
+            case .single(let pool): replies = try await pool.connection().pipeline(commands)
+            case .cluster(let router): replies = try await router.pipeline(commands)
             }
+            RedisMetrics.roundTrip(since: started)
+            return replies
+        } catch let error as RedisClientError {
+            RedisMetrics.failed(error.code)
+            throw error
         }
     }
 

@@ -62,28 +62,44 @@ public final class RedisConnection: Sendable {
     /// A cancelled task stops waiting at once (`CancellationError`); its reply, when it comes,
     /// is read and dropped, so the connection stays usable for everyone else.
     public func send(_ command: RedisCommand, timeout: TimeAmount? = nil) async throws -> RedisReply {
-        try Task.checkCancellation()
-        var payload = channel.allocator.buffer(capacity: command.encodedCount)
-        command.encode(into: &payload)
-        let promise = channel.eventLoop.makePromise(of: RedisReply.self)
-        write(RedisRequest(payload: payload, reply: .single(promise), timeout: timeout ?? commandTimeout))
-        return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
-        } onCancel: {
-            promise.fail(CancellationError())
-        }
+        try await reply(to: try submit(command, timeout: timeout))
     }
 
     /// Writes all commands with one flush and returns their replies in order (cancellation as
     /// for `send`).
     public func pipeline(_ commands: [RedisCommand], timeout: TimeAmount? = nil) async throws -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
+        return try await reply(to: try submit(commands, timeout: timeout))
+    }
+
+    // Encoding and writing are functions that are not async, of their own: what they use is on
+    // the thread's stack, not in `send`'s or `pipeline`'s async frame. Those frames are part of
+    // every Redis call's depth in the caller's task allocator, which an idle SSE stream's
+    // connection task keeps at its deepest for the stream's life (bench/README.md → S5).
+
+    @inline(never)
+    private func submit(_ command: RedisCommand, timeout: TimeAmount?) throws -> EventLoopPromise<RedisReply> {
+        try Task.checkCancellation()
+        var payload = channel.allocator.buffer(capacity: command.encodedCount)
+        command.encode(into: &payload)
+        let promise = channel.eventLoop.makePromise(of: RedisReply.self)
+        write(RedisRequest(payload: payload, reply: .single(promise), timeout: timeout ?? commandTimeout))
+        return promise
+    }
+
+    @inline(never)
+    private func submit(_ commands: [RedisCommand], timeout: TimeAmount?) throws -> EventLoopPromise<[RedisReply]> {
         try Task.checkCancellation()
         var payload = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encodedCount })
         for command in commands { command.encode(into: &payload) }
         let promise = channel.eventLoop.makePromise(of: [RedisReply].self)
         write(RedisRequest(payload: payload, reply: .batch(count: commands.count, promise), timeout: timeout ?? commandTimeout))
-        return try await withTaskCancellationHandler {
+        return promise
+    }
+
+    /// The promise's value; a cancelled task stops waiting at once.
+    private func reply<Value: Sendable>(to promise: EventLoopPromise<Value>) async throws -> Value {
+        try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
             promise.fail(CancellationError())
