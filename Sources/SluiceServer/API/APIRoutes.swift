@@ -30,6 +30,8 @@ struct PipelinedRoute: HTTPResponder {
     let pipeline: RequestPipeline
     let handler: APIRoutes.Handler
 
+    // Inlined into its protocol witness, as `handle` is into it: one async frame for both.
+    @inline(__always)
     func respond(to request: Request, context: Context) async throws -> Response {
         try await pipeline.handle(request, context: context, next: handler)
     }

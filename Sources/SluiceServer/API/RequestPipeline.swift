@@ -38,6 +38,8 @@ struct RequestPipeline: RouterMiddleware {
     let access: AccessCheck
     let metrics: RequestMetrics
 
+    // Inlined into each route's responder (`PipelinedRoute`): one async frame instead of two.
+    @inline(__always)
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = metrics.start(request)
         let response: Response
@@ -96,7 +98,7 @@ struct RequestPipeline: RouterMiddleware {
         return context
     }
 
-    /// The response as sent: `Connection: close` while draining, and counted once written.
+    /// The response as sent: `Connection: close` while draining, and counted (`RequestMetrics.finish`).
     @inline(never)
     private func finished(_ response: Response, request: Request, context: Context, started: RequestMetrics.Started) -> Response {
         var response = response
