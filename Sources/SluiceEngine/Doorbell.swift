@@ -10,7 +10,10 @@ import NIOPosix
 public final class Doorbell: Sendable {
     private struct State {
         var rung = false
-        var waiter: CheckedContinuation<Bool, Never>?
+        /// Unsafe rather than checked: it is resumed exactly once, by whoever takes it out of
+        /// here under the lock. A checked one is a heap object more per waiting stream and an
+        /// async frame more in the task's allocator, which an idle SSE stream keeps for its life.
+        var waiter: UnsafeContinuation<Bool, Never>?
         /// Tells a late timer from the current wait's.
         var generation: UInt64 = 0
     }
@@ -20,7 +23,7 @@ public final class Doorbell: Sendable {
     public init() {}
 
     public func ring() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
+        let waiter = state.withLockedValue { state -> UnsafeContinuation<Bool, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
@@ -42,7 +45,7 @@ public final class Doorbell: Sendable {
         if early { return true }
         if Task.isCancelled { return false }
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Bool, Never>) in
                 let generation = state.withLockedValue { state -> UInt64? in
                     if state.rung {
                         state.rung = false
@@ -67,7 +70,7 @@ public final class Doorbell: Sendable {
 
     /// Ends the current wait without a ring (its timer fired, or the task was cancelled).
     private func expire(_ generation: UInt64?) {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
+        let waiter = state.withLockedValue { state -> UnsafeContinuation<Bool, Never>? in
             guard let waiter = state.waiter, generation == nil || generation == state.generation else { return nil }
             state.waiter = nil
             return waiter

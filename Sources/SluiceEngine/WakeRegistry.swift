@@ -4,12 +4,7 @@ import NIOConcurrencyHelpers
 /// local waiters of that instance, e.g. its open SSE streams. One subscription per process,
 /// any number of local waiters.
 public final class WakeRegistry: Sendable {
-    private struct Waiter {
-        let id: Int
-        let doorbell: Doorbell
-    }
-
-    private let waiters = NIOLockedValueBox<(next: Int, byInstance: [String: [Waiter]])>((0, [:]))
+    private let waiters = NIOLockedValueBox<[String: [Doorbell]]>([:])
     private let live = NIOLockedValueBox(false)
 
     public init() {}
@@ -33,31 +28,32 @@ public final class WakeRegistry: Sendable {
         wakeAll()
     }
 
-    /// Registers a doorbell rung for every wake-up of `instanceId`; call the returned closure to stop.
-    public func register(_ instanceId: String, _ doorbell: Doorbell) -> @Sendable () -> Void {
-        let id = waiters.withLockedValue { state -> Int in
-            state.next += 1
-            state.byInstance[instanceId, default: []].append(Waiter(id: state.next, doorbell: doorbell))
-            return state.next
+    /// Rings `doorbell` for every wake-up of `instanceId` until `unregister` with the same
+    /// arguments. (Not a returned closure to call: that closure's context was one heap object
+    /// more for every idle SSE stream: bench/README.md → S5.)
+    public func register(_ instanceId: String, _ doorbell: Doorbell) {
+        waiters.withLockedValue { state in
+            state[instanceId, default: []].append(doorbell)
         }
-        return { [waiters] in
-            waiters.withLockedValue { state in
-                state.byInstance[instanceId]?.removeAll { $0.id == id }
-                if state.byInstance[instanceId]?.isEmpty == true { state.byInstance[instanceId] = nil }
-            }
+    }
+
+    public func unregister(_ instanceId: String, _ doorbell: Doorbell) {
+        waiters.withLockedValue { state in
+            state[instanceId]?.removeAll { $0 === doorbell }
+            if state[instanceId]?.isEmpty == true { state[instanceId] = nil }
         }
     }
 
     public func wake(_ instanceId: String) {
-        let bells = waiters.withLockedValue { $0.byInstance[instanceId]?.map(\.doorbell) ?? [] }
+        let bells = waiters.withLockedValue { $0[instanceId] ?? [] }
         for bell in bells { bell.ring() }
     }
 
     /// After a pub/sub reconnect messages may have been missed: everyone looks again.
     public func wakeAll() {
-        let bells = waiters.withLockedValue { $0.byInstance.values.flatMap { $0.map(\.doorbell) } }
+        let bells = waiters.withLockedValue { $0.values.flatMap { $0 } }
         for bell in bells { bell.ring() }
     }
 
-    public var count: Int { waiters.withLockedValue { $0.byInstance.values.reduce(0) { $0 + $1.count } } }
+    public var count: Int { waiters.withLockedValue { $0.values.reduce(0) { $0 + $1.count } } }
 }

@@ -48,12 +48,13 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     // Sluice's steps, metrics included, in one place (see `RequestPipeline` for their order):
     // inside each route's responder (`APIRoutes`), and as a middleware for requests that match
     // no route, added last so that it wraps only Hummingbird's not-found responder.
+    let metrics = RequestMetrics()
     let sessions = ConsoleSessionStore(redis: dependencies.redis, keys: dependencies.configuration.keys)
     let pipeline = RequestPipeline(
         drain: dependencies.drain, limits: Limits(dependencies.configuration), apiKeys: APIKeyAuthenticator(ring: dependencies.apiKeys),
         consoleSessions: dependencies.console ? ConsoleSessionAuthenticator(sessions: sessions, ring: dependencies.apiKeys) : nil,
         access: AccessCheck(openAPI: dependencies.apiKeys.isOpen, metricsOpen: dependencies.configuration.metricsOpen),
-        metrics: RequestMetrics())
+        metrics: metrics)
     let routes = APIRoutes(router: router, pipeline: pipeline)
 
     let keys = dependencies.configuration.keys
@@ -78,12 +79,12 @@ public func buildRouter(_ dependencies: ServerDependencies) -> Router<SluiceRequ
     let limiter = StreamLimiter(maximum: dependencies.configuration.sseMaxStreams)
     let instanceStream = InstanceStreamController(
         reader: EventStreamReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
-        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
+        limiter: limiter, metrics: metrics, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
         safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds))
     instanceStream.addRoutes(to: routes)
     let approvalStream = ApprovalStreamController(
         reader: ApprovalEventReader(redis: dependencies.redis, keys: keys), wakes: dependencies.wakes,
-        limiter: limiter, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
+        limiter: limiter, metrics: metrics, keepaliveSeconds: dependencies.configuration.sseKeepaliveSeconds,
         safetyPollMilliseconds: Int64(dependencies.configuration.sseSafetyPollMilliseconds))
     approvalStream.addRoutes(to: routes)
     if dependencies.console {

@@ -3,7 +3,9 @@ import HummingbirdTesting
 import Logging
 import NIOConcurrencyHelpers
 import SluiceEngine
+import SluiceRedis
 @testable import SluiceServer
+import SluiceTestSupport
 import Testing
 
 /// Issue 12 (idle streams nearly free): while the wake-up subscription is live, every event
@@ -13,15 +15,23 @@ import Testing
     @Test func idleStreamsReadAtTheSafetyPollWhileWakeUpsAreLiveAndAtPollMsOtherwise() async throws {
         let wakes = WakeRegistry()
         let reads = NIOLockedValueBox(0)
+        let redis = RedisClient(configuration: try await TestRedis.sharedConfiguration())
+        defer { redis.shutdown() }
+        /// Counts its reads; sends nothing.
+        struct Counting: SSESource {
+            let reads: NIOLockedValueBox<Int>
+            func commands(_ state: Int, woken: Bool) -> [RedisCommand] { [RedisCommand("PING")] }
+            func step(_ state: inout Int, replies: [RedisReply], woken: Bool) -> SSEStep {
+                #expect(replies == [.status("PONG")])
+                reads.withLockedValue { $0 += 1 }
+                return SSEStep(text: "")
+            }
+        }
         let router = Router(context: SluiceRequestContext.self)
         router.get("/idle") { request, context in
             try SSEStream.response(
                 request, channel: context.channel, limiter: StreamLimiter(maximum: 10), wakes: wakes, wakeKey: "idle", pollMilliseconds: 100,
-                safetyPollMilliseconds: 60_000, keepaliveSeconds: 3600, initial: 0
-            ) { _, _ in
-                reads.withLockedValue { $0 += 1 }
-                return SSEStep(text: "")
-            }
+                safetyPollMilliseconds: 60_000, keepaliveSeconds: 3600, redis: redis, initial: 0, source: Counting(reads: reads))
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Logger(label: "idle"))
         try await app.test(.live) { client in

@@ -143,6 +143,13 @@ import Testing
         #expect(await eventually(timeout: .seconds(5), every: .milliseconds(50)) {
             Self.sample(try await Self.call(base + "/metrics").text, "http_server_active_requests", [#"http_request_method="GET""#]) == 1
         })
+        // The two stream requests, counted when their bodies ended (`RequestMetrics.Ongoing`),
+        // with their duration.
+        #expect(await eventually(timeout: .seconds(5), every: .milliseconds(50)) {
+            let now = try await Self.call(base + "/metrics").text
+            return Self.sample(now, "hb_requests", [#"http_route="/instances/{id}/stream""#, #"http_response_status_code="200""#]) == 2
+                && Self.sample(now, "http_server_request_duration_count", [#"http_route="/instances/{id}/stream""#]) == 2
+        })
         // Streams: none open now, every stored event sent counted, one gap.
         #expect(Self.sample(text, "sluice_sse_open_streams") == 0)
         #expect(Self.sample(text, "sluice_sse_events_sent") == Double(eventsSent))

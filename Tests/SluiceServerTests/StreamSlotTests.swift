@@ -5,6 +5,8 @@ import NIOCore
 import SluiceCore
 import SluiceEngine
 @testable import SluiceServer
+import SluiceRedis
+import SluiceTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -20,18 +22,23 @@ import Glibc
     }
 
     /// The exact case, deterministically: the response is made (slot taken) and dropped unsent.
-    @Test func aResponseDroppedBeforeItsBodyRunsGivesTheSlotBack() throws {
+    @Test func aResponseDroppedBeforeItsBodyRunsGivesTheSlotBack() async throws {
         let limiter = StreamLimiter(maximum: 1)
+        let redis = RedisClient(configuration: try await TestRedis.sharedConfiguration())
+        defer { redis.shutdown() }
+        struct Ends: SSESource {
+            func commands(_ state: Int, woken: Bool) -> [RedisCommand] { [RedisCommand("PING")] }
+            func step(_ state: inout Int, replies: [RedisReply], woken: Bool) -> SSEStep { SSEStep(text: "", finished: true) }
+        }
+        func makeResponse() throws -> Response {
+            try SSEStream.response(
+                Self.request(), channel: nil, limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000,
+                keepaliveSeconds: 1, redis: redis, initial: 0, source: Ends())
+        }
         for _ in 0..<3 {
-            var response: Response? = try SSEStream.response(
-                Self.request(), channel: nil, limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0
-            ) { _, _ in SSEStep(text: "", finished: true) }
+            var response: Response? = try makeResponse()
             #expect(limiter.count == 1)
-            #expect(throws: APIError.self) {
-                try SSEStream.response(Self.request(), channel: nil, limiter: limiter, wakes: WakeRegistry(), wakeKey: "x", pollMilliseconds: 100, safetyPollMilliseconds: 10_000, keepaliveSeconds: 1, initial: 0) { _, _ in
-                    SSEStep(text: "", finished: true)
-                }
-            }
+            #expect(throws: APIError.self) { try makeResponse() }
             #expect(response != nil)
             response = nil  // the client left: the server drops the response without writing it
             #expect(limiter.count == 0)

@@ -83,13 +83,25 @@ public struct ApprovalEventReader: Sendable {
     /// trimmed away before they could be read. As for instance streams, each partition is read
     /// from its position inclusive: if that entry is gone, what followed it was trimmed.
     public func read(after position: Position, count: Int, tenant: String?, namespace: String?) async throws -> Batch {
-        let commands = keys.allPartitions.map { p in
+        let replies = try await redis.pipeline(commands(after: position, count: count))
+        return try batch(from: replies, after: position, count: count, tenant: tenant, namespace: namespace)
+    }
+
+    /// `read`'s commands, for a caller that sends them itself (an SSE stream's loop: `SSEStream`).
+    public func commands(after position: Position, count: Int) -> [RedisCommand] {
+        keys.allPartitions.map { p in
             let start = position.ids[p]
             return start == "0-0"
                 ? RedisCommand("XRANGE", keys.approvalEvents(p), "-", "+", "COUNT", String(count))
                 : RedisCommand("XRANGE", keys.approvalEvents(p), start, "+", "COUNT", String(count + 1))
         }
-        let replies = try await redis.pipeline(commands)
+    }
+
+    /// `read`'s batch from the replies to `commands` with the same position and count.
+    public func batch(from replies: [RedisReply], after position: Position, count: Int, tenant: String?, namespace: String?) throws -> Batch {
+        guard replies.count == keys.partitions else {
+            throw RedisClientError(.protocolError, "expected \(keys.partitions) replies, got \(replies.count)")
+        }
         var all: [Event] = []
         var gap = false
         for p in keys.allPartitions {

@@ -44,10 +44,23 @@ public struct EventStreamReader: Sendable {
     /// gaps at no extra cost, however long the client was away.
     /// A caller bound to a tenant sees another tenant's instance as `missing`.
     public func read(_ id: String, after: String, count: Int, withState: Bool, for caller: Caller = .anonymous) async throws -> Batch {
+        let replies = try await redis.pipeline(commands(id, after: after, count: count, withState: withState))
+        return try batch(from: replies, after: after, count: count, withState: withState, for: caller)
+    }
+
+    /// `read`'s commands, for a caller that sends them itself (an SSE stream's loop, so that no
+    /// frame of this reader's stays in its task: `SSEStream`).
+    public func commands(_ id: String, after: String, count: Int, withState: Bool) -> [RedisCommand] {
         let fromStart = after == "0-0"
         var commands = [RedisCommand("XRANGE", keys.events(id), fromStart ? "-" : after, "+", "COUNT", String(fromStart ? count : count + 1))]
         if withState { commands.append(RedisCommand("HMGET", keys.instance(id), "state", "tenant_id")) }
-        let replies = try await redis.pipeline(commands)
+        return commands
+    }
+
+    /// `read`'s batch from the replies to `commands` with the same arguments.
+    public func batch(from replies: [RedisReply], after: String, count: Int, withState: Bool, for caller: Caller = .anonymous) throws -> Batch {
+        let fromStart = after == "0-0"
+        guard replies.count == (withState ? 2 : 1) else { throw RedisClientError(.protocolError, "expected \(withState ? 2 : 1) replies, got \(replies.count)") }
         var events = try replies[0].throwingServerError().streamEntries.map { entry in
             Event(id: entry.id, type: entry.fields["type"] ?? "", data: entry.fields["data"] ?? "")
         }

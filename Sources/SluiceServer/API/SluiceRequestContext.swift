@@ -17,7 +17,7 @@ public struct SluiceRequestContext: AuthRequestContext {
     /// (its CSRF token guards the console's writes).
     public var consoleSession: ConsoleSession?
     /// The request's connection: a stream watches it for its client leaving
-    /// (`ClientDepartureHandler`).
+    /// (`StreamWatch`).
     public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import SluiceCore
 import SluiceEngine
+import SluiceRedis
 
 /// `GET /approvals/stream?tenant_id=&namespace=`: the approvals queue's changes as SSE
 /// (`added` with the item, `removed` with the reason, `escalated` with the item), for
@@ -13,6 +14,8 @@ struct ApprovalStreamController {
     let reader: ApprovalEventReader
     let wakes: WakeRegistry
     let limiter: StreamLimiter
+    /// The HTTP metrics, which count a stream when it ends (`RequestMetrics.Ongoing`).
+    let metrics: RequestMetrics
     let keepaliveSeconds: Int
     /// `SLUICE_SSE_SAFETY_POLL_MS`: the read interval of an idle stream while wake-ups are live.
     let safetyPollMilliseconds: Int64
@@ -21,10 +24,13 @@ struct ApprovalStreamController {
     static let wakeKey = "~approvals"
 
     func addRoutes(to routes: APIRoutes) {
-        routes.get("/approvals/stream", use: stream)
+        // A closure rather than `use: stream`, and `stream` is not async: as for instance streams
+        // (`InstanceStreamController.addRoutes`).
+        routes.get("/approvals/stream") { request, context in try stream(request, context: context) }
     }
 
-    @Sendable func stream(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+    @inline(never)
+    func stream(_ request: Request, context: SluiceRequestContext) throws -> Response {
         let parameters = request.uri.queryParameters
         let tenant = try context.principal.tenantFilter(ApprovalsController.identifier(request, "tenant_id"))
         let namespace = try ApprovalsController.identifier(request, "namespace")
@@ -38,12 +44,25 @@ struct ApprovalStreamController {
             }
             start = position
         }
-        let reader = self.reader
         return try SSEStream.response(
             request, channel: context.channel, limiter: limiter, wakes: wakes, wakeKey: Self.wakeKey, pollMilliseconds: pollMilliseconds,
-            safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds, initial: start
-        ) { position, _ in
-            let batch = try await reader.read(after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace)
+            safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds, redis: reader.redis, initial: start,
+            source: Source(reader: reader, tenant: tenant, namespace: namespace), measured: metrics.ongoing(request, route: context.endpointPath))
+    }
+
+    /// What an approvals stream reads: every partition's events after its position.
+    struct Source: SSESource {
+        let reader: ApprovalEventReader
+        let tenant: String?
+        let namespace: String?
+
+        func commands(_ position: ApprovalEventReader.Position, woken: Bool) -> [RedisCommand] {
+            reader.commands(after: position, count: InstanceStreamController.batchSize)
+        }
+
+        func step(_ position: inout ApprovalEventReader.Position, replies: [RedisReply], woken: Bool) throws -> SSEStep {
+            let batch = try reader.batch(
+                from: replies, after: position, count: InstanceStreamController.batchSize, tenant: tenant, namespace: namespace)
             var text = ""
             if batch.gap {
                 text += ": gap\n\n"

@@ -18,8 +18,9 @@ struct ConsoleController {
     let ring: APIKeyRing
     /// The API's stream handlers, served again under `/console` so that the page's EventSource
     /// is authenticated by the session cookie (which the API never reads).
-    let approvalStream: @Sendable (Request, SluiceRequestContext) async throws -> Response
-    let instanceStream: @Sendable (Request, SluiceRequestContext) async throws -> Response
+    /// Not async, as the streams' routes are not (`InstanceStreamController.addRoutes`).
+    let approvalStream: @Sendable (Request, SluiceRequestContext) throws -> Response
+    let instanceStream: @Sendable (Request, SluiceRequestContext) throws -> Response
 
     func addRoutes(to routes: APIRoutes) {
         routes.get("/console", use: home)
@@ -28,11 +29,11 @@ struct ConsoleController {
         routes.post("/console/sign-out", use: signOut)
         routes.get("/console/assets/{file}", use: asset)
         routes.get("/console/approvals", use: inbox)
-        routes.get("/console/approvals/stream", use: approvalStream)
+        routes.get("/console/approvals/stream") { try approvalStream($0, $1) }
         routes.post("/console/approvals/{id}/{block_id}", use: decide)
         routes.get("/console/instances", use: instanceList)
         routes.get("/console/instances/{id}", use: instancePage)
-        routes.get("/console/instances/{id}/stream", use: instanceStream)
+        routes.get("/console/instances/{id}/stream") { try instanceStream($0, $1) }
         routes.post("/console/instances/{id}/signals", use: signal)
         routes.get("/console/instances/{id}/checkpoints", use: checkpointList)
         routes.post("/console/instances/{id}/checkpoints/{checkpoint_id}/restore", use: restore)

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import SluiceCore
 import SluiceEngine
+import SluiceRedis
 
 /// `GET /instances/{id}/stream`: the instance's events as Server-Sent Events.
 ///
@@ -16,6 +17,8 @@ struct InstanceStreamController {
     let reader: EventStreamReader
     let wakes: WakeRegistry
     let limiter: StreamLimiter
+    /// The HTTP metrics, which count a stream when it ends (`RequestMetrics.Ongoing`).
+    let metrics: RequestMetrics
     let keepaliveSeconds: Int
     /// `SLUICE_SSE_SAFETY_POLL_MS`: the read interval of an idle stream while wake-ups are live.
     let safetyPollMilliseconds: Int64
@@ -23,10 +26,16 @@ struct InstanceStreamController {
     static let batchSize = 32
 
     func addRoutes(to routes: APIRoutes) {
-        routes.get("/instances/{id}/stream", use: stream)
+        // A closure rather than `use: stream`: a method reference puts two thunks' async frames
+        // between the pipeline and the route, and an idle stream's connection task keeps the
+        // deepest chain of frames it ever had allocated for the stream's life (bench/README.md → S5).
+        routes.get("/instances/{id}/stream") { request, context in try stream(request, context: context) }
     }
 
-    @Sendable func stream(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+    /// Not async, and never inlined into the route's closure, for the same reason: its locals are
+    /// on the thread's stack while it runs, not in an async frame.
+    @inline(never)
+    func stream(_ request: Request, context: SluiceRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
         let pollMilliseconds = try Self.pollInterval(request)
         var lastEventID = request.headers[SSEHeaders.lastEventID] ?? request.uri.queryParameters["last_event_id"].map(String.init)
@@ -34,20 +43,35 @@ struct InstanceStreamController {
             throw APIError.badRequest("Last-Event-ID must be a stream id such as 1700000000000-0 (got '\(given)')", field: "last_event_id")
         }
         if lastEventID?.contains("-") == false { lastEventID = lastEventID.map { $0 + "-0" } }
-        let reader = self.reader
-        let caller = context.principal.caller
         return try SSEStream.response(
             request, channel: context.channel, limiter: limiter, wakes: wakes, wakeKey: id, pollMilliseconds: pollMilliseconds,
-            safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds,
-            initial: StreamSession(after: lastEventID ?? "0-0")
-        ) { session, woken in
-            let batch = try await reader.read(
-                Identifier.isValid(id) ? id : "-", after: session.after, count: Self.batchSize, withState: session.shouldCheckState(woken: woken),
-                for: caller)
-            StreamMetrics.buffered(batch.events.count)
-            let (text, finished) = session.render(batch, instanceId: id)
-            return SSEStep(text: text, finished: finished, lagging: batch.events.count == Self.batchSize)
+            safetyPollMilliseconds: safetyPollMilliseconds, keepaliveSeconds: keepaliveSeconds, redis: reader.redis,
+            initial: StreamSession(after: lastEventID ?? "0-0"),
+            source: Source(reader: reader, instanceId: id, caller: context.principal.caller),
+            measured: metrics.ongoing(request, route: context.endpointPath))
+    }
+
+    /// What an instance stream reads: its events after the last one sent, and its state after
+    /// a wake-up.
+    struct Source: SSESource {
+        let reader: EventStreamReader
+        let instanceId: String
+        let caller: Caller
+
+        func commands(_ session: StreamSession, woken: Bool) -> [RedisCommand] {
+            reader.commands(streamKey, after: session.after, count: InstanceStreamController.batchSize, withState: session.shouldCheckState(woken: woken))
         }
+
+        func step(_ session: inout StreamSession, replies: [RedisReply], woken: Bool) throws -> SSEStep {
+            let batch = try reader.batch(
+                from: replies, after: session.after, count: InstanceStreamController.batchSize, withState: session.shouldCheckState(woken: woken), for: caller)
+            StreamMetrics.buffered(batch.events.count)
+            let (text, finished) = session.render(batch, instanceId: instanceId)
+            return SSEStep(text: text, finished: finished, lagging: batch.events.count == InstanceStreamController.batchSize)
+        }
+
+        /// An id that is not valid reads a key no instance has (the stream then reports it missing).
+        private var streamKey: String { Identifier.isValid(instanceId) ? instanceId : "-" }
     }
 
     /// `poll_ms`: default 500, clamped to [100, 5000]; not an integer → 400.
@@ -114,11 +138,17 @@ final class StreamLimiter: Sendable {
     /// runs (the client left before the response head was written, so the response was
     /// dropped), when the last reference goes: the slot belongs to the response, not to code
     /// that may never run.
+    /// The stream's request is counted in the HTTP metrics when its slot is released
+    /// (`RequestMetrics.Ongoing`).
     final class Slot: Sendable {
         private let limiter: StreamLimiter
+        private let request: RequestMetrics.Ongoing?
         private let released = NIOLockedValueBox(false)
 
-        fileprivate init(limiter: StreamLimiter) { self.limiter = limiter }
+        fileprivate init(limiter: StreamLimiter, request: RequestMetrics.Ongoing?) {
+            self.limiter = limiter
+            self.request = request
+        }
 
         /// Idempotent.
         func release() {
@@ -126,13 +156,17 @@ final class StreamLimiter: Sendable {
                 defer { released = true }
                 return !released
             }
-            if first { limiter.release() }
+            if first {
+                limiter.release()
+                request?.end()
+            }
         }
 
         deinit { release() }
     }
 
-    func acquire() -> Slot? {
+    /// nil when every slot is taken; `request` is then not ended (the request fails with 503).
+    func acquire(for request: RequestMetrics.Ongoing? = nil) -> Slot? {
         let granted = open.withLockedValue { count -> Bool in
             guard count < maximum else { return false }
             count += 1
@@ -140,7 +174,7 @@ final class StreamLimiter: Sendable {
         }
         guard granted else { return nil }
         StreamMetrics.open.increment()
-        return Slot(limiter: self)
+        return Slot(limiter: self, request: request)
     }
 
     fileprivate func release() {

@@ -31,8 +31,8 @@ struct WorkersController {
         let waitMilliseconds = try body.integer("wait_ms", default: 0, in: 0...30_000)
         let deadline = ContinuousClock.now + .milliseconds(waitMilliseconds)
         let doorbell = Doorbell()
-        let unregister = wakes.register("~tasks:" + handler, doorbell)
-        defer { unregister() }
+        wakes.register("~tasks:" + handler, doorbell)
+        defer { wakes.unregister("~tasks:" + handler, doorbell) }
         // A process shutting down answers a waiting poll at once with [] (and leases nothing
         // more), so the worker polls another process instead of holding the shutdown up.
         let shuttingDown = NIOLockedValueBox(false)
