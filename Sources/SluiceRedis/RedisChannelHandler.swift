@@ -8,6 +8,13 @@ struct RedisRequest: Sendable {
         case single(EventLoopPromise<RedisReply>)
         /// `count` commands written together; their replies are delivered together, in order.
         case batch(count: Int, EventLoopPromise<[RedisReply]>)
+
+        func fail(_ error: RedisClientError) {
+            switch self {
+            case .single(let promise): promise.fail(error)
+            case .batch(_, let promise): promise.fail(error)
+            }
+        }
     }
 
     var payload: ByteBuffer
@@ -37,7 +44,7 @@ public struct RedisPushMessage: Sendable {
 /// to their commands. Pub/sub pushes are handed to `onPush` instead of the FIFO.
 final class RedisChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = RedisRequest
+    typealias OutboundIn = [RedisRequest]
     typealias OutboundOut = ByteBuffer
 
     private var machine = RedisConnectionStateMachine()
@@ -49,16 +56,27 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.onPush = onPush
     }
 
+    /// A batch of requests, in the order they were submitted (`RedisConnection`'s outbox): each is
+    /// recorded and its bytes written; `promise` is the last write's, or fails when none was written.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = unwrapOutboundIn(data)
-        let deadline = request.timeout.map { context.eventLoop.now + $0 }
-        switch machine.write(request.reply, deadline: deadline, timerArmed: timer != nil) {
-        case .fail(let error):
-            Self.fail(request.reply, error)
-            promise?.fail(error)
-        case .write(let armTimer):
-            context.write(wrapOutboundOut(request.payload), promise: promise)
-            if armTimer, let next = machine.nextDeadline { arm(next, context: context) }
+        var unwritten: ByteBuffer?
+        var failure: RedisClientError?
+        for request in unwrapOutboundIn(data) {
+            let deadline = request.timeout.map { context.eventLoop.now + $0 }
+            switch machine.write(request.reply, deadline: deadline, timerArmed: timer != nil) {
+            case .fail(let error):
+                request.reply.fail(error)
+                failure = error
+            case .write(let armTimer):
+                if let previous = unwritten { context.write(wrapOutboundOut(previous), promise: nil) }
+                unwritten = request.payload
+                if armTimer, let next = machine.nextDeadline { arm(next, context: context) }
+            }
+        }
+        if let last = unwritten {
+            context.write(wrapOutboundOut(last), promise: promise)
+        } else {
+            promise?.fail(failure ?? RedisClientError(.connectionClosed, "connection to redis closed"))
         }
     }
 
@@ -116,15 +134,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         case .close(let error, let failing):
             timer?.cancel()
             timer = nil
-            for entry in failing { Self.fail(entry.reply, error) }
+            for entry in failing { entry.reply.fail(error) }
             context?.close(promise: nil)
-        }
-    }
-
-    private static func fail(_ reply: RedisRequest.Reply, _ error: RedisClientError) {
-        switch reply {
-        case .single(let promise): promise.fail(error)
-        case .batch(_, let promise): promise.fail(error)
         }
     }
 

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -6,6 +7,7 @@ import NIOPosix
 public final class RedisConnection: Sendable {
     let channel: any Channel
     let commandTimeout: TimeAmount
+    private let outbox = NIOLockedValueBox(Outbox())
 
     private init(channel: any Channel, commandTimeout: TimeAmount) {
         self.channel = channel
@@ -120,16 +122,43 @@ public final class RedisConnection: Sendable {
         channel.close(promise: nil)
     }
 
+    /// Hands a request to the event loop. Requests submitted from other threads while a hand-over
+    /// is pending join it, so that under load the loop writes several with one flush: one
+    /// `execute`, one `write` system call, and one read for Redis, instead of one per request.
     private func write(_ request: RedisRequest) {
-        // If the channel is already closed the handler may be gone; the write promise then
-        // fails and so must the reply, or the caller would wait forever.
-        let reply = request.reply
-        channel.writeAndFlush(request).whenFailure { error in
-            let failure = error as? RedisClientError ?? RedisClientError(.connectionClosed, "connection to redis closed")
-            switch reply {
-            case .single(let promise): promise.fail(failure)
-            case .batch(_, let promise): promise.fail(failure)
-            }
+        let schedule = outbox.withLockedValue { outbox in
+            outbox.requests.append(request)
+            defer { outbox.scheduled = true }
+            return !outbox.scheduled
         }
+        guard schedule else { return }
+        if channel.eventLoop.inEventLoop {
+            writeOutbox()
+        } else {
+            channel.eventLoop.execute { self.writeOutbox() }
+        }
+    }
+
+    private func writeOutbox() {
+        let requests = outbox.withLockedValue { outbox in
+            outbox.scheduled = false
+            defer { outbox.requests = [] }
+            return outbox.requests
+        }
+        // If the channel is already closed the handler may be gone; the write promise then
+        // fails and so must the replies, or their callers would wait forever.
+        channel.writeAndFlush(requests).whenFailure { error in
+            let failure = error as? RedisClientError ?? RedisClientError(.connectionClosed, "connection to redis closed")
+            for request in requests { request.reply.fail(failure) }
+        }
+    }
+
+    /// How many requests wait for the event loop now (for tests).
+    var queuedRequests: Int { outbox.withLockedValue { $0.requests.count } }
+
+    /// Requests waiting for the event loop (`write`).
+    private struct Outbox {
+        var requests: [RedisRequest] = []
+        var scheduled = false
     }
 }

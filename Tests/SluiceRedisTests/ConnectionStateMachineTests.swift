@@ -69,7 +69,7 @@ import Testing
         command.encode(into: &payload)
         let promise = loop.makePromise(of: RedisReply.self)
         do {
-            try channel.writeOutbound(RedisRequest(payload: payload, reply: .single(promise), timeout: timeout))
+            try channel.writeOutbound([RedisRequest(payload: payload, reply: .single(promise), timeout: timeout)])
         } catch {
             // A closed channel refuses the write before the handler sees it (RedisConnection
             // fails the reply the same way).
